@@ -1,0 +1,87 @@
+"""Memory plan of an exported model: buffers, integer widths, flash and RAM, checked against a board.
+
+One residual buffer, updated in place through the whole network (stride-2 units pool it in
+place), one bit buffer reused by every binary conv, and a small head scratch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from pbkit.boards import Board
+from pbkit.ir import IntegerModel
+
+from .pack import words_for
+
+# Firmware outside the model (startup, UART, protocol, frame buffers, stack); measured builds
+# of the stub firmware stay below these, and `pbkit build` reports the real figures.
+CODE_RESERVE_BYTES = 24 * 1024
+RAM_RESERVE_BYTES = 16 * 1024
+
+
+class ModelTooLargeError(ValueError):
+    """The model does not fit the chosen board; the message carries the numbers."""
+
+
+@dataclass
+class MemoryPlan:
+    residual_bits: int  # 16 or 32
+    residual_elements: int
+    bit_buffer_words: int
+    head_scratch_words: int
+    weight_bytes: int  # binary weights, packed
+    threshold_bytes: int
+    stem_bytes: int
+    head_bytes: int
+    max_abs_residual: int
+
+    @property
+    def model_flash_bytes(self) -> int:
+        return self.weight_bytes + self.threshold_bytes + self.stem_bytes + self.head_bytes
+
+    @property
+    def model_ram_bytes(self) -> int:
+        return (self.residual_elements * self.residual_bits // 8 + 4 * self.bit_buffer_words
+                + 4 * self.head_scratch_words)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "model_flash_bytes": self.model_flash_bytes,
+                "model_ram_bytes": self.model_ram_bytes}
+
+
+def plan_memory(ir: IntegerModel) -> MemoryPlan:
+    _, h, w = ir.input_shape
+    c = ir.stem.weight.shape[0]
+    residual = h * w * c
+    bit_words = 0
+    weight_bytes = threshold_bytes = 0
+    for blk in ir.blocks:
+        bit_words = max(bit_words, (h + 2) * (w + 2) * words_for(blk.in_channels))
+        if blk.stride == 2:
+            h, w = h // 2, w // 2
+        residual = max(residual, h * w * blk.out_channels)
+        weight_bytes += 4 * blk.out_channels * 9 * words_for(blk.in_channels)
+        threshold_bytes += 4 * (blk.in_channels + blk.out_channels)
+    bound = max(ir.residual_bound())
+    # Pool sums are formed in int32 and stored back: the stored values are what the bound covers.
+    residual_bits = 16 if bound <= 32767 else 32
+    return MemoryPlan(
+        residual_bits=residual_bits, residual_elements=residual, bit_buffer_words=bit_words,
+        head_scratch_words=ir.head.weight.shape[1], weight_bytes=weight_bytes,
+        threshold_bytes=threshold_bytes, stem_bytes=ir.stem.weight.size + 4 * ir.stem.thresholds.size,
+        head_bytes=ir.head.weight.size + 4 * ir.head.bias.size, max_abs_residual=bound,
+    )
+
+
+def check_fits(plan: MemoryPlan, board: Board) -> None:
+    flash = plan.model_flash_bytes + CODE_RESERVE_BYTES
+    ram = plan.model_ram_bytes + RAM_RESERVE_BYTES
+    problems = []
+    if flash > board.flash_bytes:
+        problems.append(f"flash {flash:,} B (model {plan.model_flash_bytes:,} + firmware "
+                        f"{CODE_RESERVE_BYTES:,}) > {board.flash_bytes:,} B")
+    if ram > board.ram_bytes:
+        problems.append(f"RAM {ram:,} B (model buffers {plan.model_ram_bytes:,} + firmware "
+                        f"{RAM_RESERVE_BYTES:,}) > {board.ram_bytes:,} B")
+    if problems:
+        raise ModelTooLargeError(f"model does not fit {board.name} ({board.mcu}): " + "; ".join(problems))

@@ -1,0 +1,60 @@
+"""Integer reference: the IR executed the way the kernel does it, with packed words and popcounts.
+
+Independent of the PyTorch eval path (which uses +-1 convolutions): agreement between the two
+checks the folding, the packing and the bit conventions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pbkit.ir import IntegerModel
+
+from .pack import pack_channels, popcount32, words_for
+
+
+def _stem(ir: IntegerModel, images: np.ndarray) -> np.ndarray:
+    n, _, h, w = images.shape
+    centered = np.pad(images.astype(np.int64) - 128, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    weight = ir.stem.weight.astype(np.int64)  # O, I, 3, 3
+    s = np.zeros((n, h, w, weight.shape[0]), dtype=np.int64)
+    for ky in range(3):
+        for kx in range(3):
+            patch = centered[:, :, ky:ky + h, kx:kx + w]  # n, I, h, w
+            s += np.einsum("nihw,oi->nhwo", patch, weight[:, :, ky, kx])
+    count = (s[..., None] >= ir.stem.thresholds[None, None, None].astype(np.int64)).sum(-1)
+    return count - ir.stem.levels // 2  # n, h, w, c (HWC like the kernel)
+
+
+def _binconv(blk, x: np.ndarray) -> np.ndarray:
+    n, h, w, c = x.shape
+    bits = (x >= blk.rsign_threshold[None, None, None, :]).astype(np.uint8)
+    packed = np.pad(pack_channels(bits), ((0, 0), (1, 1), (1, 1), (0, 0)))  # zero border = -1
+    s = blk.stride
+    ho, wo = h // s, w // s
+    taps = [packed[:, ky:ky + s * ho:s, kx:kx + s * wo:s, :] for ky in range(3) for kx in range(3)]
+    window = np.concatenate(taps, axis=-1)  # n, ho, wo, 9*words in (ky, kx, word) order
+    weights = pack_channels(blk.weight_bits).reshape(blk.out_channels, 9 * words_for(c))
+    xor = window[:, :, :, None, :] ^ weights[None, None, None, :, :]
+    count = popcount32(xor).sum(-1)  # n, ho, wo, cout
+    return np.where(count <= blk.popcount_threshold[None, None, None, :], blk.delta, -blk.delta)
+
+
+def run(ir: IntegerModel, images: np.ndarray) -> np.ndarray:
+    """uint8 images N x 3 x H x W -> int64 logits N x classes."""
+    x = _stem(ir, images)
+    for blk in ir.blocks:
+        branch = _binconv(blk, x)
+        if blk.stride == 2:
+            n, h, w, c = x.shape
+            x = x.reshape(n, h // 2, 2, w // 2, 2, c).sum(axis=(2, 4))
+        if blk.out_channels == 2 * blk.in_channels:
+            x = np.concatenate([x, x], axis=-1)
+        x = x + branch
+    pooled = x.sum(axis=(1, 2))
+    return pooled @ ir.head.weight.astype(np.int64).T + ir.head.bias.astype(np.int64)
+
+
+def classify(logits: np.ndarray) -> np.ndarray:
+    """argmax with ties to the lowest index (np.argmax's rule, and the kernel's)."""
+    return np.argmax(logits, axis=-1)

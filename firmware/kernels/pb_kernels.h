@@ -1,0 +1,88 @@
+/*
+ * pbkit kernels: the operations of a PopBin network on integers.
+ *
+ * Layouts
+ *   image       uint8, CHW (CIFAR order), 3 x 32 x 32
+ *   residual    pb_residual_t, HWC; its width (int16/int32) is chosen by the exporter from a
+ *               static bound on |x| and set in pb_model_config.h
+ *   bits        uint32 words, HWC with a one-pixel border: (H+2) x (W+2) x words, words =
+ *               ceil(C/32). Channel c is bit (c % 32) of word (c / 32). Bit 1 means +1, bit 0
+ *               means -1. The border and the unused high bits of the last word are 0: the
+ *               border is the -1 padding of the contract, the unused bits match the weights'
+ *               zero bits and add nothing to a popcount.
+ *   weights     uint32 words, [Cout][3][3][words], same bit convention.
+ *
+ * Binary layers (rsign_pack, binconv3x3_popbin, sumpool2x2_dup) use no multiply: every
+ * stride is precomputed by the exporter into the parameter structs, loops only add.
+ * Every function returns PB_OK or a negative PB_ERR_* status.
+ */
+#ifndef PB_KERNELS_H
+#define PB_KERNELS_H
+
+#include <stdint.h>
+
+#include "pb_model_config.h" /* PB_RESIDUAL_BITS, PB_KERNEL_FAST */
+
+#define PB_OK 0
+#define PB_ERR_NULL (-1)
+#define PB_ERR_SHAPE (-2)
+
+#if PB_RESIDUAL_BITS == 16
+typedef int16_t pb_residual_t;
+#else
+typedef int32_t pb_residual_t;
+#endif
+
+typedef struct {
+    uint16_t height, width, out_channels; /* output = input size (3x3, pad 1, stride 1) */
+    uint16_t levels;                      /* thresholds per channel; level = -levels/2 + count */
+    const int8_t *weight;                 /* [Cout][3][3][3], OIHW, applied to pixel - 128 */
+    const int32_t *thresholds;            /* [Cout][levels], ascending */
+} pb_stem_params_t;
+
+typedef struct {
+    uint16_t height, width, channels, words; /* input residual size; words = ceil(channels/32) */
+    uint32_t padded_row_words;               /* (width + 2) * words */
+    const int32_t *threshold;                /* [channels]: bit = (x >= threshold) */
+} pb_rsign_params_t;
+
+typedef struct {
+    uint16_t out_height, out_width, out_channels, in_words;
+    uint32_t window_words;      /* 3 * in_words: one row of the 3x3 window, contiguous */
+    uint32_t padded_row_words;  /* (in_width + 2) * in_words */
+    uint32_t step_words;        /* stride * in_words: next output column */
+    uint32_t row_step_words;    /* stride * padded_row_words: next output row */
+    int32_t delta;              /* added when the popcount passes the threshold, else subtracted */
+    const uint32_t *weights;    /* [Cout][3][3][in_words] */
+    const int32_t *popcount_threshold; /* [Cout]: +delta when popcount(a ^ w) <= threshold */
+} pb_binconv_params_t;
+
+typedef struct {
+    uint16_t in_height, in_width, channels; /* output: in/2 x in/2 x 2*channels */
+    uint32_t row_elements;                  /* in_width * channels */
+} pb_sumpool_params_t;
+
+typedef struct {
+    uint16_t positions, channels, classes;
+    const int8_t *weight; /* [classes][channels] */
+    const int32_t *bias;  /* [classes] */
+} pb_head_params_t;
+
+/* Stem: int8 3x3 conv on (pixel - 128), zero padding, then thermometer thresholds -> grid levels. */
+int pb_stem_conv_thermometer(const pb_stem_params_t *p, const uint8_t *image_chw, pb_residual_t *out_hwc);
+
+/* RSign: residual -> bits (with the zero border) for the next binary conv. */
+int pb_rsign_pack(const pb_rsign_params_t *p, const pb_residual_t *x_hwc, uint32_t *bits);
+
+/* Binary 3x3 conv, popcount binarized: x_hwc[o] += popcount <= threshold ? delta : -delta. */
+int pb_binconv3x3_popbin(const pb_binconv_params_t *p, const uint32_t *bits, pb_residual_t *x_hwc);
+
+/* Downsampling shortcut, in place: 2x2 sum pooling and channel duplication (c' = c mod C). */
+int pb_sumpool2x2_dup(const pb_sumpool_params_t *p, pb_residual_t *x_hwc);
+
+/* Head: sum over positions, int8 FC, argmax with ties to the lowest index.
+ * pooled_scratch holds `channels` int32 (the caller owns all memory). */
+int pb_head_sumpool_fc(const pb_head_params_t *p, const pb_residual_t *x_hwc, int32_t *pooled_scratch,
+                       int32_t *logits, uint32_t *class_index);
+
+#endif

@@ -1,0 +1,35 @@
+/* A PopBin network as data: the stem, a table of binary blocks, the head; run by one loop. */
+#ifndef PB_NETWORK_H
+#define PB_NETWORK_H
+
+#include "pb_kernels.h"
+
+typedef struct {
+    pb_rsign_params_t rsign;
+    const pb_sumpool_params_t *pool; /* stride-2 blocks only, else NULL */
+    pb_binconv_params_t conv;
+} pb_block_t;
+
+typedef struct {
+    pb_stem_params_t stem;
+    const pb_block_t *blocks;
+    uint16_t num_blocks;
+    pb_head_params_t head;
+} pb_network_t;
+
+/* Called after the stem (layer 0), after each block (1..num_blocks) and after the head; lets
+ * firmware time layers without the kernels knowing about timers. */
+typedef void (*pb_layer_hook_t)(void *context, uint16_t layer);
+
+typedef struct {
+    pb_residual_t *residual; /* largest H*W*C of any stage */
+    uint32_t *bits;          /* largest (H+2)*(W+2)*words of any binary conv input */
+    int32_t *pooled;         /* head channels */
+    pb_layer_hook_t hook;    /* may be NULL */
+    void *hook_context;
+} pb_workspace_t;
+
+int pb_network_run(const pb_network_t *net, const pb_workspace_t *ws, const uint8_t *image_chw,
+                   int32_t *logits, uint32_t *class_index);
+
+#endif

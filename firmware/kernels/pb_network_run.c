@@ -1,0 +1,25 @@
+#include "pb_network.h"
+
+#define PB_CHECK(call)              \
+    do {                            \
+        const int status_ = (call); \
+        if (status_ != PB_OK) return status_; \
+    } while (0)
+
+int pb_network_run(const pb_network_t *net, const pb_workspace_t *ws, const uint8_t *image_chw,
+                   int32_t *logits, uint32_t *class_index) {
+    if (!net || !ws || !image_chw || !logits || !class_index) return PB_ERR_NULL;
+    PB_CHECK(pb_stem_conv_thermometer(&net->stem, image_chw, ws->residual));
+    if (ws->hook) ws->hook(ws->hook_context, 0);
+    for (uint16_t i = 0; i < net->num_blocks; i++) {
+        const pb_block_t *blk = &net->blocks[i];
+        /* Bits first: the stride-2 shortcut then pools the residual in place under them. */
+        PB_CHECK(pb_rsign_pack(&blk->rsign, ws->residual, ws->bits));
+        if (blk->pool) PB_CHECK(pb_sumpool2x2_dup(blk->pool, ws->residual));
+        PB_CHECK(pb_binconv3x3_popbin(&blk->conv, ws->bits, ws->residual));
+        if (ws->hook) ws->hook(ws->hook_context, (uint16_t)(i + 1));
+    }
+    PB_CHECK(pb_head_sumpool_fc(&net->head, ws->residual, ws->pooled, logits, class_index));
+    if (ws->hook) ws->hook(ws->hook_context, (uint16_t)(net->num_blocks + 1));
+    return PB_OK;
+}

@@ -1,0 +1,5 @@
+import sys
+
+from pbkit.cli import main
+
+sys.exit(main())

@@ -1,0 +1,57 @@
+"""The boards pbkit targets: one table, read by export, build, emulate and bench."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Board:
+    """A target board: memory budget, core and how its counter is read."""
+
+    name: str
+    mcu: str
+    cpu: str  # gcc -mcpu value
+    flash_bytes: int
+    ram_bytes: int  # RAM the linker script gives to data, bss, stack and heap
+    clock_hz: int  # the clock SysTick/DWT count at
+    counter: str  # "instructions" (QEMU -icount + SysTick) or "cycles" (DWT CYCCNT)
+    qemu_machine: str | None = None  # set for boards pbkit can emulate
+    icount_shift: int = 0  # QEMU -icount shift: one instruction = 2**shift ns of virtual time
+
+    @property
+    def emulated(self) -> bool:
+        return self.qemu_machine is not None
+
+    def ticks_to_counter(self, ticks: int) -> float:
+        """Counter ticks -> instructions (QEMU) or cycles (hardware)."""
+        if self.counter == "cycles":
+            return float(ticks)
+        # Under -icount each instruction advances virtual time by 2**shift ns; SysTick
+        # runs at clock_hz of that virtual time.
+        return ticks * 1e9 / (self.clock_hz * 2**self.icount_shift)
+
+
+BOARDS: dict[str, Board] = {
+    b.name: b
+    for b in [
+        Board("netduinoplus2", "STM32F405RG", "cortex-m4", 1024 * 1024, 128 * 1024, 168_000_000,
+              "instructions", qemu_machine="netduinoplus2", icount_shift=3),
+        Board("nucleo_f446re", "STM32F446RE", "cortex-m4", 512 * 1024, 128 * 1024, 16_000_000, "cycles"),
+        Board("nucleo_f746zg", "STM32F746ZG", "cortex-m7", 1024 * 1024, 320 * 1024, 16_000_000, "cycles"),
+        Board("nucleo_h743zi", "STM32H743ZI", "cortex-m7", 2048 * 1024, 512 * 1024, 64_000_000, "cycles"),
+    ]
+}
+
+DEFAULT_BOARD = "netduinoplus2"
+
+
+class UnknownBoardError(ValueError):
+    pass
+
+
+def get_board(name: str) -> Board:
+    try:
+        return BOARDS[name]
+    except KeyError:
+        raise UnknownBoardError(f"unknown board {name!r}; known: {', '.join(BOARDS)}") from None

@@ -1,0 +1,100 @@
+"""The integer model: what the device computes, produced by folding a trained network.
+
+Conventions (the integer contract, docs/integer-contract.md):
+- The residual stream holds integers; stage s counts in units of 1/grid_s with
+  grid_s = grid * 4**(s-1), because each stride-2 unit sums (not averages) a 2x2 window.
+- Bits: 1 means +1, 0 means -1. RSign: bit = (x >= rsign_threshold[c]).
+- Binary conv: 3x3, padding contributes -1 (bit 0) on every input channel, so every output
+  sums exactly N = 9 * in_channels products: p = N - 2 * popcount(a XOR w).
+- PopBin: b = +1 when popcount(a XOR w) <= popcount_threshold[o], else -1; x_out = shortcut + delta * b.
+- Stem: s = conv3x3(pixel - 128, int8 weight, zero padding); level = -stem_max + #{k: s >= T[c, k]}.
+- Head: logits = fc_weight @ (sum over the 4x4 positions of x) + fc_bias, argmax ties to the lowest index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+IR_VERSION = 1
+
+
+@dataclass
+class StemIR:
+    weight: np.ndarray  # int8 [C0, 3, 3, 3] (OIHW), channel-flipped where the folded scale was negative
+    thresholds: np.ndarray  # int32 [C0, 2 * stem_max], ascending per channel
+
+    @property
+    def levels(self) -> int:
+        return self.thresholds.shape[1]
+
+
+@dataclass
+class BlockIR:
+    in_channels: int
+    out_channels: int
+    stride: int  # 1, or 2 with a 2x2 sum-pool + channel-duplication shortcut
+    rsign_threshold: np.ndarray  # int32 [Cin], on the input grid
+    weight_bits: np.ndarray  # uint8 {0,1} [Cout, 3, 3, Cin] (OHWI)
+    popcount_threshold: np.ndarray  # int32 [Cout], in -1..N
+    delta: int  # added or subtracted, on the output grid
+
+    @property
+    def fan_in(self) -> int:
+        return 9 * self.in_channels
+
+
+@dataclass
+class HeadIR:
+    weight: np.ndarray  # int8 [classes, C]
+    bias: np.ndarray  # int32 [classes]
+
+
+@dataclass
+class IntegerModel:
+    stem: StemIR
+    blocks: list[BlockIR]
+    head: HeadIR
+    grid: int  # units per 1.0 of the residual stream in stage 1
+    input_shape: tuple[int, int, int] = (3, 32, 32)
+    meta: dict = field(default_factory=dict)  # model name, width, mode: provenance, not computation
+
+    @property
+    def num_classes(self) -> int:
+        return self.head.weight.shape[0]
+
+    def residual_bound(self) -> list[int]:
+        """Static bound on |x| after each block (and the stem first), in integer units."""
+        bound = self.stem.levels // 2
+        bounds = [bound]
+        for blk in self.blocks:
+            bound = (4 * bound if blk.stride == 2 else bound) + abs(blk.delta)
+            bounds.append(bound)
+        return bounds
+
+    def canonical_bytes(self) -> bytes:
+        """A byte string of everything that defines the computation, for the model hash."""
+        parts = [json.dumps({"ir_version": IR_VERSION, "grid": self.grid,
+                             "input_shape": list(self.input_shape)}).encode()]
+
+        def add(arr: np.ndarray, dtype: str) -> None:
+            a = np.ascontiguousarray(arr, dtype=dtype)
+            parts.append(f"{dtype}{list(a.shape)}".encode())
+            parts.append(a.tobytes())
+
+        add(self.stem.weight, "<i1")
+        add(self.stem.thresholds, "<i4")
+        for blk in self.blocks:
+            parts.append(f"block {blk.in_channels} {blk.out_channels} {blk.stride} {blk.delta}".encode())
+            add(blk.rsign_threshold, "<i4")
+            add(blk.weight_bits, "u1")
+            add(blk.popcount_threshold, "<i4")
+        add(self.head.weight, "<i1")
+        add(self.head.bias, "<i4")
+        return b"\n".join(parts)
+
+    def sha256(self) -> str:
+        return hashlib.sha256(self.canonical_bytes()).hexdigest()

@@ -1,0 +1,30 @@
+import torch
+
+from pbkit.trainer.quantizers import binary_sign, quantize_int8, round_ste, sign_ste
+
+
+def test_sign_of_zero_is_plus_one():
+    x = torch.tensor([-2.0, -0.0, 0.0, 1e-9, 3.0])
+    assert binary_sign(x).tolist() == [-1.0, 1.0, 1.0, 1.0, 1.0]
+    assert sign_ste(x).tolist() == [-1.0, 1.0, 1.0, 1.0, 1.0]
+
+
+def test_sign_ste_gradient_is_clipped():
+    x = torch.tensor([-1.5, -0.5, 0.0, 0.9, 1.0, 2.0], requires_grad=True)
+    sign_ste(x).sum().backward()
+    assert x.grad.tolist() == [0.0, 1.0, 1.0, 1.0, 1.0, 0.0]
+
+
+def test_round_half_up_with_identity_gradient():
+    x = torch.tensor([-1.5, -0.5, 0.5, 1.5, 2.49], requires_grad=True)
+    assert round_ste(x).tolist() == [-1.0, 0.0, 1.0, 2.0, 2.0]
+    round_ste(x).sum().backward()
+    assert x.grad.tolist() == [1.0] * 5
+
+
+def test_int8_levels_are_symmetric_and_bounded():
+    w = torch.randn(8, 3, 3, 3)
+    q, scale = quantize_int8(w, per_channel=True)
+    assert q.abs().max() == 127 and q.dtype == torch.float32
+    assert torch.equal(q, q.round())
+    assert torch.allclose(q * scale, w, atol=float(scale.max()) / 2 + 1e-6)

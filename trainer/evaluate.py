@@ -1,0 +1,40 @@
+"""Top-1 / top-5 of a checkpoint, computed by the exact integer graph (what the board computes)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .data import Split
+from .fold import fold_model
+from .integer_graph import integer_logits
+
+
+def evaluate(model, split: Split, batch: int = 500, progress: bool = False) -> dict:
+    """Integer-graph accuracy, and how often the float QAT graph's class differs from it."""
+    model.eval()
+    ir = fold_model(model)
+    top1 = top5 = disagree = 0
+    for i in tqdm(range(0, len(split), batch), disable=not progress, desc="eval", unit="batch"):
+        images = torch.from_numpy(split.images[i:i + batch])
+        labels = split.labels[i:i + batch]
+        logits = integer_logits(ir, images).numpy()
+        with torch.no_grad():
+            float_cls = model.float_forward(images).argmax(1).numpy()
+        cls = np.argmax(logits, axis=1)
+        top1 += int((cls == labels).sum())
+        # Top-5 with ties broken towards the lower index, like argmax.
+        order = np.argsort(-logits, axis=1, kind="stable")[:, :5]
+        top5 += int((order == labels[:, None]).any(axis=1).sum())
+        disagree += int((float_cls != cls).sum())
+    n = max(1, len(split))
+    return {"images": len(split), "top1": top1 / n, "top5": top5 / n, "float_integer_disagreement": disagree / n,
+            "model_sha256": ir.sha256()}
+
+
+def predictions(model, images: np.ndarray, batch: int = 500) -> tuple[np.ndarray, np.ndarray]:
+    """Eval-mode classes and integer logits for uint8 images."""
+    ir = fold_model(model)
+    logits = integer_logits(ir, torch.from_numpy(np.ascontiguousarray(images)), batch).numpy()
+    return np.argmax(logits, axis=1), logits

@@ -1,0 +1,163 @@
+"""PopBin ReActNet-18 for CIFAR-10: trained with straight-through quantizers, evaluated as integers.
+
+In training mode the network runs in floating point with every quantizer in place (QAT). In
+eval mode `forward` runs the folded integer model (`fold.fold_model`), the exact computation
+the C kernel does, so the accuracy measured in PyTorch is the accuracy on the board.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .quantizers import fake_quant_to_grid, quantize_int8, round_ste, sign_ste
+
+MODELS = ("reactnet18",)
+MODES = ("popbin",)
+DIVISIONS = ("c_times_a",)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild the network; stored in every checkpoint."""
+
+    model: str = "reactnet18"
+    width: float = 0.25
+    mode: str = "popbin"
+    division: str = "c_times_a"
+    grid: int = 4  # stage-1 residual units per 1.0
+    stem_max: int = 4  # stem output levels: -stem_max..stem_max units (2*stem_max compares)
+    num_classes: int = 10
+
+    def __post_init__(self) -> None:
+        if self.model not in MODELS:
+            raise ValueError(f"unknown model {self.model!r}; available: {', '.join(MODELS)}")
+        if self.mode not in MODES:
+            raise ValueError(f"unknown mode {self.mode!r}; available: {', '.join(MODES)}")
+        if self.division not in DIVISIONS:
+            raise ValueError(f"unknown division rule {self.division!r}; available: {', '.join(DIVISIONS)}")
+        c0 = 64 * self.width
+        if self.width <= 0 or abs(c0 - round(c0)) > 1e-9:
+            raise ValueError(f"width {self.width} gives C0 = 64 x {self.width} = {c0:g}: not a whole number")
+
+    @property
+    def base_channels(self) -> int:
+        return int(round(64 * self.width))
+
+    def stage_channels(self) -> list[int]:
+        c0 = self.base_channels
+        return [c0, 2 * c0, 4 * c0, 8 * c0]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def pad_minus_one(x: torch.Tensor) -> torch.Tensor:
+    """Pad +-1 activations by one pixel of -1 (bit 0): every output then sums exactly N products."""
+    return F.pad(x, (1, 1, 1, 1), value=-1.0)
+
+
+class Stem(nn.Module):
+    """int8 3x3 conv on (pixel - 128), BatchNorm, quantized to 2*stem_max+1 grid levels."""
+
+    def __init__(self, out_channels: int, grid: int, stem_max: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, out_channels, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(out_channels)
+        self.grid, self.stem_max = grid, stem_max
+
+    def forward(self, centered: torch.Tensor) -> torch.Tensor:
+        q, scale = quantize_int8(self.conv.weight, per_channel=True)
+        y = self.bn(F.conv2d(centered, q * scale, padding=1))
+        levels = torch.clamp(round_ste(y * self.grid), -self.stem_max, self.stem_max)
+        return levels / self.grid
+
+
+class PopBinBlock(nn.Module):
+    """RSign -> binary 3x3 conv -> BN -> sign -> +-delta, added to a parameter-free shortcut.
+
+    delta = N / (C * a) = 9 / a (division rule c_times_a), a = exp(log_a) learnable per layer,
+    snapped to the output grid and at least one unit.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int, grid_in: int) -> None:
+        super().__init__()
+        if stride not in (1, 2) or out_channels not in (in_channels, 2 * in_channels):
+            raise ValueError("a block keeps its channels, or doubles them with stride 2")
+        self.in_channels, self.out_channels, self.stride = in_channels, out_channels, stride
+        self.grid_in = grid_in
+        self.grid_out = grid_in * 4 if stride == 2 else grid_in
+        self.rsign_threshold = nn.Parameter(torch.zeros(in_channels))
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, 3, 3) * 0.01)
+        self.bn = nn.BatchNorm2d(out_channels)
+        self.log_a = nn.Parameter(torch.tensor(math.log(9.0)))
+
+    @property
+    def fan_in(self) -> int:
+        return 9 * self.in_channels
+
+    def delta(self) -> torch.Tensor:
+        raw = 9.0 / torch.exp(self.log_a)  # N / (C * a) with N = 9 C
+        units = torch.clamp(round_ste(raw * self.grid_out), min=1.0)
+        return units / self.grid_out
+
+    def rsign_threshold_q(self) -> torch.Tensor:
+        return fake_quant_to_grid(self.rsign_threshold, self.grid_in)
+
+    def shortcut(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride == 2:
+            x = F.avg_pool2d(x, 2)  # the device sums; the 1/4 lives in the finer output grid
+        if self.out_channels == 2 * self.in_channels:
+            x = torch.cat([x, x], dim=1)
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = sign_ste(x - self.rsign_threshold_q().view(1, -1, 1, 1))
+        w = sign_ste(self.weight)
+        p = F.conv2d(pad_minus_one(a), w, stride=self.stride)
+        b = sign_ste(self.bn(p))
+        return self.shortcut(x) + self.delta() * b
+
+
+class PopBinReActNet18(nn.Module):
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        channels = config.stage_channels()
+        self.stem = Stem(channels[0], config.grid, config.stem_max)
+        blocks, c_in, grid = [], channels[0], config.grid
+        for stage, c_out in enumerate(channels):
+            for i in range(4):
+                stride = 2 if (stage > 0 and i == 0) else 1
+                blk = PopBinBlock(c_in, c_out, stride, grid)
+                blocks.append(blk)
+                c_in, grid = c_out, blk.grid_out
+        self.blocks = nn.ModuleList(blocks)
+        self.fc = nn.Linear(channels[-1], config.num_classes)
+        self._integer_cache = None  # (version, IntegerModel) built lazily in eval mode
+
+    def float_forward(self, images: torch.Tensor) -> torch.Tensor:
+        """The QAT graph: uint8 images N x 3 x 32 x 32 -> float logits."""
+        x = self.stem(images.to(self.fc.weight.dtype) - 128.0)
+        for blk in self.blocks:
+            x = blk(x)
+        pooled = x.mean(dim=(2, 3))
+        q, scale = quantize_int8(self.fc.weight, per_channel=False)
+        return F.linear(pooled, q * scale, self.fc.bias)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            return self.float_forward(images)
+        from .integer_graph import integer_logits
+        from .fold import fold_model
+
+        ir = fold_model(self)
+        return integer_logits(ir, images).to(torch.float64) * ir.meta["logit_scale"]
+
+
+def build_model(config: ModelConfig) -> PopBinReActNet18:
+    return PopBinReActNet18(config)

@@ -1,0 +1,70 @@
+"""Quantizers with straight-through gradients, the PopBin building blocks.
+
+Every binarization here uses sign(0) = +1 (the integer contract): `torch.sign` returns 0 at 0
+and is never used for it.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+class _SignSTE(torch.autograd.Function):
+    """Forward: +1 where x >= 0, else -1. Backward: clipped straight-through, grad * (|x| <= 1)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        return binary_sign(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (x,) = ctx.saved_tensors
+        return grad.masked_fill(x.abs() > 1, 0.0)
+
+
+class _RoundSTE(torch.autograd.Function):
+    """Forward: round half up (floor(x + 0.5)), matching the exporter. Backward: identity."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        return torch.floor(x + 0.5)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return grad
+
+
+def sign_ste(x: torch.Tensor) -> torch.Tensor:
+    """Binarize to +-1 with sign(0) = +1 and a clipped straight-through gradient."""
+    return _SignSTE.apply(x)
+
+
+def round_ste(x: torch.Tensor) -> torch.Tensor:
+    """Round half up with an identity gradient."""
+    return _RoundSTE.apply(x)
+
+
+def binary_sign(x: torch.Tensor) -> torch.Tensor:
+    """Exact +-1 sign with sign(0) = +1, no gradient (eval and export)."""
+    # Scalar branches avoid materialising +1/-1 tensors (this sits on the training hot path).
+    return torch.where(x >= 0, 1.0, -1.0).to(x.dtype)
+
+
+def fake_quant_to_grid(x: torch.Tensor, grid: float) -> torch.Tensor:
+    """Snap to multiples of 1/grid (the residual stream's integer unit), straight-through."""
+    return round_ste(x * grid) / grid
+
+
+def quantize_int8(weight: torch.Tensor, per_channel: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric int8 levels (-127..127, straight-through) and their scale: weight ~= q * scale.
+
+    The scale is per output channel (dim 0) when `per_channel`, else one for the tensor. The
+    exporter takes `q` from this same function, so training and device use the same integers.
+    """
+    if per_channel:
+        amax = weight.detach().abs().flatten(1).amax(dim=1).clamp_min(1e-8)
+        scale = (amax / 127).view(-1, *([1] * (weight.dim() - 1)))
+    else:
+        scale = (weight.detach().abs().amax().clamp_min(1e-8) / 127).reshape(1)
+    return torch.clamp(round_ste(weight / scale), -127, 127), scale

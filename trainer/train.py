@@ -1,0 +1,139 @@
+"""The training loop: Adam + one-cycle, random crop + flip, atomic checkpoints every epoch, --resume."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from . import data as cifar
+from .checkpoint import load_checkpoint, load_train_state, save_checkpoint, save_train_state
+from .model import ModelConfig, build_model
+
+METRICS_FIELDS = ["epoch", "lr", "train_loss", "train_top1", "test_top1_qat", "images_per_s", "seconds"]
+
+
+@dataclass
+class TrainOptions:
+    epochs: int = 30
+    batch_size: int = 128
+    lr: float = 2e-3
+    weight_decay: float = 0.0
+    seed: int = 0
+    precision: str = "fp32"  # "bf16" autocasts training steps only (slower on some CPUs); eval is exact
+    threads: int | None = None
+    limit_train: int | None = None  # use the first N training images (smoke runs)
+    resume: bool = False
+
+
+def _evaluate_float(model, split: cifar.Split, batch: int = 1000) -> float:
+    """QAT-graph top-1 with BN running stats (fast; the exact integer eval comes at the end)."""
+    was_training = model.training
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(split), batch):
+            logits = model.float_forward(torch.from_numpy(split.images[i:i + batch]))
+            correct += int((logits.argmax(1).numpy() == split.labels[i:i + batch]).sum())
+    model.train(was_training)
+    return correct / max(1, len(split))
+
+
+def train(config: ModelConfig, opts: TrainOptions, data_dir: str, out_dir: str | Path,
+          progress: bool = True) -> dict:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
+    train_split = cifar.load_split(data_dir, "train").head(opts.limit_train)
+    test_split = cifar.load_split(data_dir, "test")
+    torch.manual_seed(opts.seed)
+    model = build_model(config)
+    binary = [p for n, p in model.named_parameters() if n.endswith(".weight") and p.dim() == 4 and "blocks" in n]
+    others = [p for p in model.parameters() if all(p is not b for b in binary)]
+    optimizer = torch.optim.Adam([{"params": binary, "weight_decay": 0.0},
+                                  {"params": others, "weight_decay": opts.weight_decay}], lr=opts.lr)
+    steps_per_epoch = math.ceil(len(train_split) / opts.batch_size)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=opts.lr, epochs=opts.epochs,
+                                                    steps_per_epoch=steps_per_epoch, pct_start=0.15)
+    ckpt_path, state_path, metrics_path = out / "checkpoint.safetensors", out / "train_state.pt", out / "metrics.csv"
+    start_epoch = 0
+    if opts.resume and state_path.exists():
+        resumed, _ = load_checkpoint(ckpt_path)
+        if resumed.config != config:
+            raise ValueError(f"{ckpt_path}: config {resumed.config} differs from the requested {config}")
+        model.load_state_dict(resumed.state_dict())
+        state = load_train_state(state_path)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start_epoch = int(state["epoch"])
+    elif metrics_path.exists() and not opts.resume:
+        raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    if start_epoch == 0:
+        with metrics_path.open("w", newline="") as f:
+            csv.writer(f).writerow(METRICS_FIELDS)
+    (out / "config.json").write_text(json.dumps({"model": config.to_dict(), "train": opts.__dict__}, indent=2))
+
+    images = torch.from_numpy(train_split.images)
+    labels = torch.from_numpy(train_split.labels)
+    use_bf16 = opts.precision == "bf16"
+    best = {}
+    for epoch in range(start_epoch, opts.epochs):
+        # Per-epoch generator: a resumed run draws the same batches as an uninterrupted one.
+        gen = torch.Generator().manual_seed(opts.seed * 1000 + epoch)
+        order = torch.randperm(len(labels), generator=gen)
+        model.train()
+        t0, seen, loss_sum, correct = time.time(), 0, 0.0, 0
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{opts.epochs}", disable=not progress,
+                   file=sys.stderr, dynamic_ncols=True)
+        for step in bar:
+            idx = order[step * opts.batch_size:(step + 1) * opts.batch_size]
+            batch = cifar.augment(images[idx], gen)
+            target = labels[idx]
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
+                logits = model(batch)
+                loss = F.cross_entropy(logits.float(), target)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            seen += len(idx)
+            loss_sum += float(loss.detach()) * len(idx)
+            correct += int((logits.argmax(1) == target).sum())
+            if step % 20 == 0:
+                bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}",
+                                img_s=f"{seen / (time.time() - t0):.0f}")
+        bar.close()
+        seconds = time.time() - t0
+        test_top1 = _evaluate_float(model, test_split)
+        row = {"epoch": epoch + 1, "lr": scheduler.get_last_lr()[0], "train_loss": loss_sum / seen,
+               "train_top1": correct / seen, "test_top1_qat": test_top1, "images_per_s": seen / seconds,
+               "seconds": seconds}
+        with metrics_path.open("a", newline="") as f:
+            csv.writer(f).writerow([row[k] for k in METRICS_FIELDS])
+        save_checkpoint(model, ckpt_path, extra={"epoch": epoch + 1, "test_top1_qat": test_top1})
+        save_train_state({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                          "epoch": epoch + 1}, state_path)
+        print(json.dumps(row), file=sys.stderr, flush=True)
+        best = row
+    try:
+        from .plots import plot_training_curves
+
+        plot_training_curves(metrics_path, out / "curves.png")
+    except Exception as exc:  # a plot must never cost the run
+        print(f"warning: training curves not plotted: {exc}", file=sys.stderr)
+    return best
+
+
+def seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed)

@@ -81,6 +81,97 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_build(args: argparse.Namespace) -> int:
+    from pbkit.host.build import build_firmware
+
+    out = Path(args.out) if args.out else Path(args.model_dir) / "build" / args.board
+    result = build_firmware(Path(args.model_dir), args.board, out)
+    if args.json:
+        print(json.dumps({"elf": str(result.elf), "board": result.board, "flash_bytes": result.flash_bytes,
+                          "ram_bytes": result.ram_bytes, "flash_total": result.flash_total,
+                          "ram_total": result.ram_total}))
+    else:
+        print(f"built {result.elf}")
+        print(f"  {result.summary()}")
+    return EXIT_OK
+
+
+def _cmd_emulate(args: argparse.Namespace) -> int:
+    import time
+
+    from pbkit.host.emulator import Emulator
+
+    with Emulator(Path(args.elf), args.board, port=args.tcp_port) as emu:
+        print(emu.url, flush=True)
+        print(f"QEMU {emu.board.qemu_machine} running {args.elf}; Ctrl-C to stop", file=sys.stderr, flush=True)
+        while emu.running:
+            time.sleep(0.5)
+        raise CliError("QEMU exited")
+
+
+def _print_bench(summary: dict, report: str | None) -> None:
+    print(f"{summary['images']} images on {summary['board']}: top-1 {100 * summary['top1']:.2f}%  "
+          f"agreement with PyTorch eval {summary['agreement']:.4f}  "
+          f"({100 * summary['logits_identical']:.1f}% identical logits)")
+    print(f"  {summary['counter']} per image: median {summary['per_image_median']:,.0f}  "
+          f"(min {summary['per_image_min']:,.0f}, max {summary['per_image_max']:,.0f})")
+    if report:
+        print(f"  report: {report}")
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from pbkit.host.bench import ModelMismatchError, run_bench
+    from pbkit.trainer import data as cifar
+
+    split = cifar.load(args.data, "test").head(args.limit)
+    report = Path(args.report) if args.report else None
+    try:
+        summary = run_bench(args.port, Path(args.checkpoint), split, report, timeout=args.timeout)
+    except ModelMismatchError as exc:
+        raise CliError(str(exc), EXIT_MISMATCH) from None
+    print(json.dumps(summary)) if args.json else _print_bench(summary, args.report)
+    return EXIT_OK if summary["agreement"] == 1.0 else EXIT_MISMATCH
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from pbkit.boards import get_board
+    from pbkit.codegen.export import export_files, write_files
+    from pbkit.host.bench import run_bench
+    from pbkit.host.build import build_firmware
+    from pbkit.host.emulator import Emulator
+    from pbkit.paths import DEFAULT_CHECKPOINT
+    from pbkit.trainer import data as cifar
+    from pbkit.trainer.fold import fold_model
+
+    board = get_board(args.board)
+    checkpoint = Path(args.checkpoint) if args.checkpoint else DEFAULT_CHECKPOINT
+    work = Path(args.workdir)
+    model, _ = _load(checkpoint)
+    split = cifar.load_sample().head(args.limit)
+    print(f"[1/4] export {checkpoint.name} -> {work / 'model'}", flush=True)
+    files = export_files(fold_model(model), board, "fast", source=checkpoint.name,
+                         golden_images=split.images[:16])
+    write_files(files, work / "model")
+    report = json.loads(files["memory_report.json"])
+    print(f"      model data {report['flash_bytes_model']:,} B flash, {report['ram_bytes_model']:,} B RAM", flush=True)
+    print(f"[2/4] build firmware for {board.name} ({board.mcu}) with arm-none-eabi-gcc", flush=True)
+    built = build_firmware(work / "model", board.name, work / "build" / board.name)
+    print(f"      {built.summary()}", flush=True)
+    print(f"[3/4] start QEMU {board.qemu_machine} (-icount: instructions are counted exactly)", flush=True)
+    with Emulator(built.elf, board.name) as emu:
+        print(f"      serial port {emu.url}", flush=True)
+        print(f"[4/4] stream {len(split)} CIFAR-10 test images over the serial link", flush=True)
+        summary = run_bench([emu.url], checkpoint, split, Path(args.report), timeout=args.timeout)
+    summary.update({"flash_bytes": built.flash_bytes, "ram_bytes": built.ram_bytes,
+                    "checkpoint": checkpoint.name})
+    from pbkit.trainer.checkpoint import atomic_write_bytes
+
+    atomic_write_bytes(Path(args.report), (json.dumps(summary, indent=2) + "\n").encode())
+    print()
+    _print_bench(summary, args.report)
+    return EXIT_OK if summary["agreement"] == 1.0 else EXIT_MISMATCH
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pbkit",
@@ -133,6 +224,49 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--json", action="store_true", help="print the memory report as JSON")
     p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("build", help="firmware ELF for a board with the Debian arm-none-eabi toolchain",
+                       description="Compile firmware/ with an exported model folder. Fails, with the "
+                       "numbers, when the image does not fit the board.")
+    p.add_argument("model_dir", help="a folder written by pbkit export")
+    p.add_argument("--board", default=DEFAULT_BOARD, help=f"one of {', '.join(BOARDS)}")
+    p.add_argument("--out", default=None, help="build folder (default MODEL_DIR/build/BOARD)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_build)
+
+    p = sub.add_parser("emulate", help="run a firmware ELF in QEMU; prints its socket:// serial URL",
+                       description="Start qemu-system-arm with -icount (exact instruction counts) and the "
+                       "board's UART on a local TCP port. Runs until Ctrl-C.")
+    p.add_argument("elf")
+    p.add_argument("--board", default=DEFAULT_BOARD)
+    p.add_argument("--tcp-port", type=int, default=None, help="TCP port (default: a free one)")
+    p.set_defaults(func=_cmd_emulate)
+
+    p = sub.add_parser("bench", help="stream test images to boards over serial; accuracy, agreement, cost",
+                       description="Send CIFAR-10 test images to one or more boards (--port may repeat: "
+                       "images are shared), compare each answer with PyTorch eval of CHECKPOINT, and "
+                       "report top-1, agreement and instructions (QEMU) or cycles (hardware) per image. "
+                       "Exit code 3 when the board runs another model or disagrees with PyTorch.")
+    p.add_argument("--port", action="append", required=True,
+                   help="serial port or URL (/dev/ttyACM0, socket://127.0.0.1:PORT); repeatable")
+    p.add_argument("--checkpoint", required=True, help="the checkpoint the board was exported from")
+    p.add_argument("--data", default="sample", help="cifar-10-batches-py folder or 'sample' (default)")
+    p.add_argument("--limit", type=int, default=None, help="first N test images only")
+    p.add_argument("--report", default=None, help="summary JSON (per-image results go to REPORT.images.jsonl)")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for one reply")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser("demo", help="the shipped model end to end on the emulated STM32F405",
+                       description="Export the shipped pretrained model, build the firmware, start QEMU "
+                       "netduinoplus2 and stream the shipped CIFAR-10 test sample over serial.")
+    p.add_argument("--checkpoint", default=None, help="default: the shipped pretrained model")
+    p.add_argument("--board", default=DEFAULT_BOARD, help="an emulated board")
+    p.add_argument("--limit", type=int, default=None, help="first N sample images (default all 1,000)")
+    p.add_argument("--workdir", default="build/demo")
+    p.add_argument("--report", default="report.json")
+    p.add_argument("--timeout", type=float, default=60.0)
+    p.set_defaults(func=_cmd_demo)
     return parser
 
 
@@ -144,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as exc:
         print(f"pbkit {args.command}: error: {exc}", file=sys.stderr)
         return exc.code
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, RuntimeError) as exc:
         print(f"pbkit {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+
 from pbkit.trainer.data import load_sample
 from pbkit.trainer.model import ModelConfig, build_model
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
-from pbkit.trainer.model import ModelConfig, build_model
 
+from pbkit.trainer.model import ModelConfig, build_model
 from tests.support import tiny_images
 
 

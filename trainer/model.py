@@ -152,8 +152,8 @@ class PopBinReActNet18(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if self.training:
             return self.float_forward(images)
-        from .integer_graph import integer_logits
         from .fold import fold_model
+        from .integer_graph import integer_logits
 
         ir = fold_model(self)
         return integer_logits(ir, images).to(torch.float64) * ir.meta["logit_scale"]

@@ -43,6 +43,7 @@ typedef struct {
 typedef struct {
     uint16_t height, width, channels, words; /* input residual size; words = ceil(channels/32) */
     uint32_t padded_row_words;               /* (width + 2) * words */
+    uint32_t row_elements;                   /* width * channels */
     const int32_t *threshold;                /* [channels]: bit = (x >= threshold) */
 } pb_rsign_params_t;
 

@@ -1,0 +1,51 @@
+"""Scan compiled Cortex-M code for multiply instructions, function by function (objdump -d)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+OBJDUMP = "arm-none-eabi-objdump"
+# Every ARMv7-M/ARMv7E-M multiply: MUL, MLA, MLS, SMUL*, SMLA*, SMMUL/SMMLA/SMMLS, UMULL, UMLAL, UMAAL,
+# SMULL, SMLAL, SMUAD/SMUSD, SMLAD/SMLSD, and the divides for good measure.
+MULTIPLY = re.compile(r"^(mul|mla|mls|smul\w*|smla\w*|smml\w*|smmul\w*|smua\w*|smus\w*|smls\w*|umull|umlal|umaal|"
+                      r"sdiv|udiv)(s|\.w|\.n)?$")
+BINARY_LAYER_FUNCTIONS = ("pb_rsign_pack", "pb_binconv3x3_popbin", "pb_sumpool2x2_dup")
+
+
+def disassemble(elf: Path) -> dict[str, list[str]]:
+    """{function name: [instruction lines]} from `objdump -d`."""
+    tool = shutil.which(OBJDUMP)
+    if tool is None:
+        raise FileNotFoundError(f"{OBJDUMP} not found; install with `make toolchain`")
+    text = subprocess.run([tool, "-d", "--no-show-raw-insn", str(elf)], capture_output=True, text=True,
+                          check=True).stdout
+    functions: dict[str, list[str]] = {}
+    current = None
+    for line in text.splitlines():
+        header = re.match(r"^[0-9a-f]+ <([^>]+)>:$", line)
+        if header:
+            current = functions.setdefault(header.group(1), [])
+        elif current is not None and re.match(r"^\s+[0-9a-f]+:\s", line):
+            current.append(line.strip())
+    return functions
+
+
+def multiplies(lines: list[str]) -> list[str]:
+    out = []
+    for line in lines:
+        parts = line.split("\t")
+        if len(parts) >= 2 and MULTIPLY.match(parts[1].strip().lower()):
+            out.append(line)
+    return out
+
+
+def scan(elf: Path, functions: tuple[str, ...] = BINARY_LAYER_FUNCTIONS) -> dict[str, list[str]]:
+    """Multiply instructions found in each named function; a missing function is an error."""
+    code = disassemble(elf)
+    missing = [f for f in functions if f not in code]
+    if missing:
+        raise ValueError(f"{elf}: functions not found in the disassembly: {', '.join(missing)}")
+    return {f: multiplies(code[f]) for f in functions}

@@ -1,0 +1,338 @@
+"""Host side of the pbkit serial link (the byte layout is in docs/protocol.md).
+
+A frame body is ``header | payload | crc32``: header = type u8, reserved u8, seq u16 (all
+little-endian), CRC-32 (``zlib.crc32``) over header and payload. On the wire each body is
+COBS-encoded and ended by one 0x00, so a receiver can always resync on the next 0x00.
+
+:class:`BoardLink` talks to a board over anything ``serial.serial_for_url`` opens: a real
+``/dev/tty*`` port or ``socket://host:port`` (QEMU's serial as a TCP server).
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+import zlib
+from dataclasses import dataclass
+
+import serial
+from cobs import cobs
+
+PROTOCOL_VERSION = 1
+
+MSG_HELLO = 0x01
+MSG_INFER = 0x02
+MSG_REPLY = 0x80
+MSG_ERROR = 0x7F
+
+SEQ_UNKNOWN = 0xFFFF  # seq of errors about frames whose header could not be trusted
+
+ERR_BAD_CRC = 1
+ERR_BAD_COBS = 2
+ERR_UNKNOWN_TYPE = 3
+ERR_BAD_LENGTH = 4
+ERR_FRAME_TOO_LONG = 5
+ERR_MODEL = 6
+ERR_FRAME_TOO_SHORT = 7
+ERR_INTERNAL = 8
+
+ERROR_NAMES = {
+    ERR_BAD_CRC: "BAD_CRC",
+    ERR_BAD_COBS: "BAD_COBS",
+    ERR_UNKNOWN_TYPE: "UNKNOWN_TYPE",
+    ERR_BAD_LENGTH: "BAD_LENGTH",
+    ERR_FRAME_TOO_LONG: "FRAME_TOO_LONG",
+    ERR_MODEL: "MODEL",
+    ERR_FRAME_TOO_SHORT: "FRAME_TOO_SHORT",
+    ERR_INTERNAL: "INTERNAL",
+}
+
+COUNTER_KINDS = {0: "cycles", 1: "instructions"}
+
+HEADER = struct.Struct("<BBH")
+CRC = struct.Struct("<I")
+HELLO_FIXED = struct.Struct("<BBBBII32sHHHH")  # 52 bytes, then the board name
+INFER_FIXED = struct.Struct("<IQHH")  # 16 bytes, then num_classes int32 logits
+ERROR_FIXED = struct.Struct("<BBHi")  # 8 bytes, then text_len bytes of ASCII
+
+#: Longest reply a host accepts before declaring the line garbage (encoded bytes).
+MAX_REPLY_FRAME = 64 * 1024
+
+
+class LinkError(RuntimeError):
+    """Base class of every link failure."""
+
+
+class LinkTimeout(LinkError):
+    """No complete frame arrived in time."""
+
+
+class FrameError(LinkError):
+    """A frame arrived but is malformed (bad COBS, bad CRC, too short, bad layout)."""
+
+
+class SequenceError(LinkError):
+    """A reply carried a sequence number other than the request's."""
+
+
+class BoardError(LinkError):
+    """The board answered with an ERROR reply."""
+
+    def __init__(self, code: int, text: str, detail: int = 0, seq: int = SEQ_UNKNOWN):
+        self.code = code
+        self.text = text
+        self.detail = detail
+        self.seq = seq
+        name = ERROR_NAMES.get(code, f"code {code}")
+        super().__init__(f"board error {name} ({code}): {text} [detail={detail}]")
+
+    @property
+    def name(self) -> str:
+        return ERROR_NAMES.get(self.code, str(self.code))
+
+
+@dataclass(frozen=True)
+class Frame:
+    type: int
+    seq: int
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class BoardInfo:
+    protocol_version: int
+    board: str
+    clock_hz: int
+    counter: str  # "instructions" or "cycles"
+    icount_shift: int
+    max_payload: int
+    model_sha256: bytes
+    channels: int
+    height: int
+    width: int
+    num_classes: int
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return (self.channels, self.height, self.width)
+
+    @property
+    def input_bytes(self) -> int:
+        return self.channels * self.height * self.width
+
+
+@dataclass(frozen=True)
+class InferResult:
+    class_index: int
+    logits: list[int]
+    ticks: int  # counter ticks of pb_model_run alone; Board.ticks_to_counter converts
+
+
+# ---- framing (pure) --------------------------------------------------------------------
+
+
+def encode_body(msg_type: int, seq: int, payload: bytes = b"") -> bytes:
+    """header + payload + CRC, before COBS."""
+    head = HEADER.pack(msg_type, 0, seq) + bytes(payload)
+    return head + CRC.pack(zlib.crc32(head))
+
+
+def encode_frame(msg_type: int, seq: int, payload: bytes = b"") -> bytes:
+    """The bytes to put on the wire for one message (COBS + 0x00 delimiter)."""
+    return cobs.encode(encode_body(msg_type, seq, payload)) + b"\x00"
+
+
+def decode_body(body: bytes) -> Frame:
+    """Checks length and CRC of a decoded body and splits it."""
+    if len(body) < HEADER.size + CRC.size:
+        raise FrameError(f"frame of {len(body)} bytes is shorter than header + CRC")
+    data, (crc,) = body[: -CRC.size], CRC.unpack(body[-CRC.size :])
+    if zlib.crc32(data) != crc:
+        raise FrameError(f"CRC mismatch: frame says {crc:#010x}, data gives {zlib.crc32(data):#010x}")
+    msg_type, _reserved, seq = HEADER.unpack(data[: HEADER.size])
+    return Frame(msg_type, seq, bytes(data[HEADER.size :]))
+
+
+def decode_frame(encoded: bytes) -> Frame:
+    """Decodes one wire frame (without its 0x00 delimiter)."""
+    try:
+        body = cobs.decode(bytes(encoded))
+    except cobs.DecodeError as e:
+        raise FrameError(f"bad COBS encoding: {e}") from None
+    return decode_body(body)
+
+
+def parse_error(frame: Frame) -> BoardError:
+    if len(frame.payload) < ERROR_FIXED.size:
+        raise FrameError(f"ERROR reply of {len(frame.payload)} bytes is too short")
+    code, text_len, _reserved, detail = ERROR_FIXED.unpack_from(frame.payload)
+    text = frame.payload[ERROR_FIXED.size : ERROR_FIXED.size + text_len].decode("ascii", "replace")
+    return BoardError(code, text, detail, frame.seq)
+
+
+def parse_hello(payload: bytes) -> BoardInfo:
+    if len(payload) < HELLO_FIXED.size:
+        raise FrameError(f"HELLO reply of {len(payload)} bytes is too short")
+    fields = HELLO_FIXED.unpack_from(payload)
+    version, counter, shift, name_len, clock_hz, max_payload, sha, c, h, w, k = fields
+    name = payload[HELLO_FIXED.size : HELLO_FIXED.size + name_len]
+    if len(name) != name_len:
+        raise FrameError("HELLO reply truncated inside the board name")
+    return BoardInfo(
+        protocol_version=version,
+        board=name.decode("ascii", "replace"),
+        clock_hz=clock_hz,
+        counter=COUNTER_KINDS.get(counter, f"unknown({counter})"),
+        icount_shift=shift,
+        max_payload=max_payload,
+        model_sha256=sha,
+        channels=c,
+        height=h,
+        width=w,
+        num_classes=k,
+    )
+
+
+def parse_infer(payload: bytes) -> InferResult:
+    if len(payload) < INFER_FIXED.size:
+        raise FrameError(f"INFER reply of {len(payload)} bytes is too short")
+    class_index, ticks, num_classes, _reserved = INFER_FIXED.unpack_from(payload)
+    expected = INFER_FIXED.size + 4 * num_classes
+    if len(payload) != expected:
+        raise FrameError(f"INFER reply is {len(payload)} bytes, expected {expected} for {num_classes} logits")
+    logits = list(struct.unpack_from(f"<{num_classes}i", payload, INFER_FIXED.size))
+    return InferResult(class_index, logits, ticks)
+
+
+# ---- the link --------------------------------------------------------------------------
+
+
+class BoardLink:
+    """A request/response link to a board running the pbkit firmware.
+
+    ``url_or_port`` is anything ``serial.serial_for_url`` opens (``/dev/ttyACM0``,
+    ``socket://127.0.0.1:4321``). ``timeout`` bounds each reply, in seconds.
+    """
+
+    def __init__(self, url_or_port: str, timeout: float = 5.0, baudrate: int = 115200):
+        self.url = url_or_port
+        self.timeout = timeout
+        try:
+            self._ser = serial.serial_for_url(url_or_port, baudrate=baudrate, timeout=0.05)
+        except (serial.SerialException, OSError, ValueError) as e:
+            raise LinkError(f"cannot open {url_or_port}: {e}") from None
+        self._rx = bytearray()
+        self._seq = 0
+        # A leading delimiter ends whatever partial frame the board may hold (it ignores
+        # empty frames), so the first request is never glued to old garbage.
+        self.send_raw(b"\x00")
+
+    # context manager -----------------------------------------------------------------
+    def __enter__(self) -> BoardLink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._ser.close()
+
+    # raw access (tests, diagnostics) -------------------------------------------------
+    def send_raw(self, data: bytes) -> None:
+        """Writes bytes to the line as they are."""
+        try:
+            self._ser.write(bytes(data))
+            self._ser.flush()
+        except (serial.SerialException, OSError) as e:
+            raise LinkError(f"write to {self.url} failed: {e}") from None
+
+    def discard_input(self) -> None:
+        """Drops whatever arrived unasked (say, the late reply to a request that timed
+        out): the board only speaks when asked, so it cannot be for the next request."""
+        self._rx.clear()
+        try:
+            self._ser.reset_input_buffer()
+        except (serial.SerialException, OSError) as e:
+            raise LinkError(f"cannot flush {self.url}: {e}") from None
+
+    def read_frame(self, timeout: float | None = None) -> Frame:
+        """Returns the next well-formed frame. Bytes before a frame that do not decode
+        (line noise, a half frame) are skipped: the link resyncs on every 0x00."""
+        timeout = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        last_problem: FrameError | None = None
+        while True:
+            while b"\x00" in self._rx:
+                end = self._rx.index(b"\x00")
+                chunk = bytes(self._rx[:end])
+                del self._rx[: end + 1]
+                if not chunk:
+                    continue
+                try:
+                    return decode_frame(chunk)
+                except FrameError as e:
+                    last_problem = e  # garbage before a real frame: skip to the next 0x00
+            if len(self._rx) > MAX_REPLY_FRAME:
+                self._rx.clear()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                hint = f" (last undecodable frame: {last_problem})" if last_problem else ""
+                raise LinkTimeout(f"no reply from {self.url} within {timeout:.1f} s{hint}")
+            try:
+                data = self._ser.read(max(1, self._ser.in_waiting))
+            except (serial.SerialException, OSError) as e:
+                raise LinkError(f"read from {self.url} failed: {e}") from None
+            self._rx += data
+
+    def request(self, msg_type: int, payload: bytes = b"") -> Frame:
+        """Sends one request and returns its reply; ERROR replies raise BoardError."""
+        seq = self._next_seq()
+        self.discard_input()
+        self.send_raw(encode_frame(msg_type, seq, payload))
+        frame = self.read_frame()
+        if frame.type == MSG_ERROR:
+            err = parse_error(frame)
+            if err.seq not in (seq, SEQ_UNKNOWN):
+                raise SequenceError(f"ERROR reply for seq {err.seq}, expected {seq}: {err}")
+            raise err
+        if frame.seq != seq:
+            raise SequenceError(f"reply seq {frame.seq} does not match request seq {seq}")
+        if frame.type != msg_type | MSG_REPLY:
+            raise FrameError(f"reply type {frame.type:#04x} to request type {msg_type:#04x}")
+        return frame
+
+    def wait_ready(self, timeout: float = 10.0, attempt_timeout: float = 0.5) -> BoardInfo:
+        """Sends HELLO until the board answers and returns its info.
+
+        For a board that may still be booting (QEMU just started, a board just reset):
+        its UART drops bytes until the firmware has enabled it. Every attempt is a HELLO,
+        so a late reply to an earlier attempt is as good as one to the last.
+        """
+        deadline = time.monotonic() + timeout
+        sent: set[int] = set()
+        while True:
+            seq = self._next_seq()
+            sent.add(seq)
+            self.send_raw(b"\x00" + encode_frame(MSG_HELLO, seq))
+            attempt_end = min(deadline, time.monotonic() + attempt_timeout)
+            try:
+                while True:
+                    frame = self.read_frame(timeout=max(0.0, attempt_end - time.monotonic()))
+                    if frame.type == MSG_HELLO | MSG_REPLY and frame.seq in sent:
+                        return parse_hello(frame.payload)
+                    # Anything else answers a frame cut short by the boot: ignore it.
+            except LinkTimeout:
+                if time.monotonic() >= deadline:
+                    raise LinkTimeout(f"{self.url} did not answer HELLO within {timeout:.1f} s") from None
+
+    def hello(self) -> BoardInfo:
+        return parse_hello(self.request(MSG_HELLO).payload)
+
+    def infer(self, image: bytes) -> InferResult:
+        """Runs one uint8 CHW image on the board."""
+        return parse_infer(self.request(MSG_INFER, bytes(image)).payload)
+
+    def _next_seq(self) -> int:
+        # SEQ_UNKNOWN is never used by the host, so it always means "not yours".
+        self._seq = (self._seq + 1) % SEQ_UNKNOWN
+        return self._seq

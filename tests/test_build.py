@@ -1,0 +1,154 @@
+"""host/build.py: the firmware builds for every board, sizes are reported, and the
+failures a user can hit (no toolchain, model too big, bad model code) read clearly."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from fw_support import STUB_MODEL
+
+from pbkit.boards import BOARDS, get_board
+from pbkit.host import build as build_mod
+from pbkit.host.build import FIRMWARE_DIR, FirmwareBuildError, board_defines, build_firmware
+
+
+@pytest.mark.parametrize("board", sorted(BOARDS))
+def test_stub_firmware_builds_for_every_board(board: str, tmp_path: Path) -> None:
+    result = build_firmware(STUB_MODEL, board, tmp_path)
+    print(result.summary())
+    assert result.elf.is_file() and result.bin.is_file() and result.map_file.is_file()
+    assert result.board == board
+    assert 1000 < result.flash_bytes < result.flash_total
+    # RAM holds the 16 KiB request buffer and the 8 KiB minimum stack at least.
+    assert 16384 + 8192 < result.ram_bytes < result.ram_total
+    b = get_board(board)
+    assert (result.flash_total, result.ram_total) == (b.flash_bytes, b.ram_bytes)
+    # The vector table sits at the start of flash: initial SP = top of RAM.
+    head = result.bin.read_bytes()[:8]
+    sp, reset = int.from_bytes(head[:4], "little"), int.from_bytes(head[4:], "little")
+    ram_origin = 0x24000000 if board == "nucleo_h743zi" else 0x20000000
+    assert sp == ram_origin + b.ram_bytes
+    assert reset & 1 and 0x08000000 <= reset < 0x08000000 + result.flash_bytes  # Thumb bit set
+
+
+@pytest.mark.parametrize("board", sorted(BOARDS))
+def test_linker_script_matches_boards_table(board: str) -> None:
+    text = (FIRMWARE_DIR / "ld" / f"{board}.ld").read_text()
+    pattern = r"(FLASH|RAM)\s*\([rwx]+\)\s*:\s*ORIGIN\s*=\s*\w+,\s*LENGTH\s*=\s*(\d+)K"
+    lengths = dict(re.findall(pattern, text))
+    b = get_board(board)
+    assert int(lengths["FLASH"]) * 1024 == b.flash_bytes
+    assert int(lengths["RAM"]) * 1024 == b.ram_bytes
+
+
+def test_board_defines_come_from_boards_table() -> None:
+    qemu = board_defines(get_board("netduinoplus2"))
+    assert '-DPB_BOARD_NAME="netduinoplus2"' in qemu
+    assert "-DPB_CLOCK_HZ=168000000u" in qemu
+    assert "-DPB_COUNTER_KIND=1" in qemu
+    assert f"-DPB_ICOUNT_SHIFT={get_board('netduinoplus2').icount_shift}" in qemu
+    hw = board_defines(get_board("nucleo_h743zi"))
+    assert "-DPB_COUNTER_KIND=0" in hw and "-DPB_ICOUNT_SHIFT=0" in hw and "-DPB_CLOCK_HZ=64000000u" in hw
+
+
+def test_missing_toolchain_says_make_toolchain(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(build_mod.shutil, "which", lambda name: None)
+    with pytest.raises(FirmwareBuildError, match=r"arm-none-eabi-gcc not found.*make toolchain"):
+        build_firmware(STUB_MODEL, "netduinoplus2", tmp_path)
+
+
+def test_model_too_big_for_ram_reports_numbers(tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(STUB_MODEL, model)
+    (model / "big.c").write_text(
+        "#include <stdint.h>\n"
+        "uint8_t pb_big_buffer[200 * 1024];\n"
+        "void pb_touch(void);\n"
+        "__attribute__((used)) void pb_touch(void) { pb_big_buffer[7] = 1; }\n"
+        "__attribute__((used)) static void (*const keep)(void) = pb_touch;\n"
+    )
+    with pytest.raises(FirmwareBuildError) as err:
+        build_firmware(model, "nucleo_f446re", tmp_path / "out", extra_cflags=("-Wl,--undefined=pb_touch",))
+    msg = str(err.value)
+    assert "does not fit on nucleo_f446re" in msg
+    assert re.search(r"RAM of 131072 bytes overflowed by \d+ bytes", msg), msg
+
+
+def test_model_too_big_for_flash_reports_numbers(tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(STUB_MODEL, model)
+    (model / "weights.c").write_text("#include <stdint.h>\nconst uint8_t pb_weights[600 * 1024] = {1};\n")
+    with pytest.raises(FirmwareBuildError, match=r"FLASH of 524288 bytes overflowed by \d+ bytes"):
+        build_firmware(model, "nucleo_f446re", tmp_path / "out", extra_cflags=("-Wl,--undefined=pb_weights",))
+
+
+def test_compile_error_carries_compiler_message(tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.c").write_text('#include "pb_model.h"\nint pb_model_run(void) { return oops; }\n')
+    with pytest.raises(FirmwareBuildError, match=r"(?s)failed.*oops"):
+        build_firmware(model, "netduinoplus2", tmp_path / "out")
+
+
+def test_empty_model_dir_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(FirmwareBuildError, match="no model sources"):
+        build_firmware(tmp_path, "netduinoplus2", tmp_path / "out")
+
+
+def test_platformio_envs_cover_the_real_boards() -> None:
+    import configparser
+
+    ini = configparser.ConfigParser(interpolation=None)
+    ini.read(FIRMWARE_DIR / "platformio.ini")
+    envs = {s.removeprefix("env:") for s in ini.sections() if s.startswith("env:")}
+    assert envs == {name for name, b in BOARDS.items() if not b.emulated}
+    for name in envs:
+        section = ini[f"env:{name}"]
+        assert section["board"] == name
+        assert (FIRMWARE_DIR / section["board_build.ldscript"]).is_file()
+        assert f"+<boards/{name}.c>" in section["build_src_filter"]
+
+
+def test_platformio_extra_script_adds_board_facts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs firmware/pbkit_env.py against a stand-in for PlatformIO's SCons env."""
+    import runpy
+
+    class FakeEnv:
+        def __init__(self) -> None:
+            self.appended: dict = {}
+            self.sources: list = []
+
+        def subst(self, s: str) -> str:
+            return {"$PROJECT_DIR": str(FIRMWARE_DIR), "$PIOENV": "nucleo_f746zg"}[s]
+
+        def GetProjectOption(self, name: str) -> str:  # noqa: N802 - PlatformIO's API
+            return "../out/model"
+
+        def StringifyMacro(self, value: str) -> str:  # noqa: N802
+            return f'\\"{value}\\"'
+
+        def Append(self, **kw: object) -> None:  # noqa: N802
+            self.appended.update(kw)
+
+        def BuildSources(self, build_dir: str, src_dir: str) -> None:  # noqa: N802
+            self.sources.append(src_dir)
+
+        def Exit(self, code: int) -> None:  # noqa: N802
+            raise SystemExit(code)
+
+    env = FakeEnv()
+    monkeypatch.setenv("PBKIT_MODEL_DIR", str(STUB_MODEL))
+    script = str(FIRMWARE_DIR / "pbkit_env.py")
+    scons_globals = {"Import": lambda name: None, "env": env}
+    runpy.run_path(script, init_globals=scons_globals)
+    defines = dict(env.appended["CPPDEFINES"])
+    assert defines["PB_BOARD_NAME"] == '\\"nucleo_f746zg\\"'
+    assert defines["PB_CLOCK_HZ"] == "16000000u" and defines["PB_COUNTER_KIND"] == "0"
+    assert str(STUB_MODEL.resolve()) in env.appended["CPPPATH"]
+    assert env.sources == [str(STUB_MODEL.resolve())]  # a stub: no kernels
+    monkeypatch.setenv("PBKIT_MODEL_DIR", str(tmp_path))
+    with pytest.raises(SystemExit):
+        runpy.run_path(script, init_globals=scons_globals)

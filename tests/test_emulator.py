@@ -1,0 +1,76 @@
+"""host/emulator.py: QEMU comes up with a serial TCP port, goes away on exit, and its
+-icount virtual time gives instruction counts through Board.ticks_to_counter."""
+
+from __future__ import annotations
+
+import socket
+import struct
+from pathlib import Path
+
+import pytest
+from fw_support import CALIB_MODEL, EMULATED_BOARD
+
+from pbkit.boards import get_board
+from pbkit.host import emulator as emulator_mod
+from pbkit.host.build import BuildResult, build_firmware
+from pbkit.host.emulator import Emulator, EmulatorError
+from pbkit.host.link import BoardLink
+
+
+def test_session_emulator_serves_a_socket_url(emulator: Emulator) -> None:
+    assert emulator.running
+    assert emulator.url == f"socket://127.0.0.1:{emulator.port}"
+    cmd = emulator.command()
+    board = get_board(EMULATED_BOARD)
+    assert cmd[cmd.index("-M") + 1] == board.qemu_machine
+    assert cmd[cmd.index("-icount") + 1] == f"shift={board.icount_shift},align=off,sleep=off"
+
+
+def test_qemu_is_killed_on_exit_and_on_exception(stub_firmware: BuildResult) -> None:
+    emu = Emulator(stub_firmware.elf, EMULATED_BOARD)
+    with pytest.raises(RuntimeError, match="boom"), emu:
+        proc = emu.proc
+        assert proc is not None and proc.poll() is None
+        raise RuntimeError("boom")
+    assert proc.poll() is not None and not emu.running
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", emu.port), timeout=0.5):
+        pass
+
+
+def test_board_without_qemu_machine_is_refused(stub_firmware: BuildResult) -> None:
+    with pytest.raises(EmulatorError, match="nucleo_f446re has no QEMU machine.*netduinoplus2"):
+        Emulator(stub_firmware.elf, "nucleo_f446re")
+
+
+def test_missing_qemu_says_make_toolchain(
+    stub_firmware: BuildResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(emulator_mod.shutil, "which", lambda name: None)
+    with (
+        pytest.raises(EmulatorError, match="qemu-system-arm not found.*make toolchain"),
+        Emulator(stub_firmware.elf, EMULATED_BOARD),
+    ):
+        pass
+
+
+def test_missing_elf_is_reported(tmp_path: Path) -> None:
+    with pytest.raises(EmulatorError, match="ELF not found"), Emulator(tmp_path / "nope.elf", EMULATED_BOARD):
+        pass
+
+
+def test_ticks_convert_to_instruction_counts(tmp_path: Path) -> None:
+    """The calibration model runs exactly 2*N instructions in its loop (subs + bne), so
+    two runs differ by 2*(N2 - N1) instructions; the counter must agree."""
+    board = get_board(EMULATED_BOARD)
+    fw = build_firmware(CALIB_MODEL, EMULATED_BOARD, tmp_path)
+    with Emulator(fw.elf, EMULATED_BOARD) as emu, BoardLink(emu.url, timeout=10) as link:
+        info = link.hello()
+        assert info.counter == "instructions"
+        assert (info.icount_shift, info.clock_hz) == (board.icount_shift, board.clock_hz)
+        ticks = {n: link.infer(struct.pack("<I", n)).ticks for n in (1000, 2000, 15_000_000)}
+    small = board.ticks_to_counter(ticks[2000] - ticks[1000])
+    assert small == pytest.approx(2000, abs=2)
+    # 30M instructions: several SysTick wraps, each handled by the wrap interrupt.
+    large = board.ticks_to_counter(ticks[15_000_000] - ticks[1000])
+    assert large == pytest.approx(2 * (15_000_000 - 1000), rel=1e-5)
+    assert ticks[15_000_000] > 0xFFFFFF  # really wrapped

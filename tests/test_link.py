@@ -1,0 +1,217 @@
+"""host/link.py: pure framing, then the real thing against the stub firmware in QEMU:
+replies, and an ERROR reply (never a hang) for every kind of bad frame."""
+
+from __future__ import annotations
+
+import random
+import struct
+import zlib
+
+import pytest
+import serial
+from cobs import cobs
+from fw_support import EMULATED_BOARD, STUB_CLASSES, STUB_SHA256, STUB_SHAPE, STUB_STATUS_ALL_WHITE, stub_rule
+
+from pbkit.host import link as L
+from pbkit.host.link import BoardError, BoardLink, FrameError, LinkTimeout, SequenceError
+
+IMAGE_BYTES = STUB_SHAPE[0] * STUB_SHAPE[1] * STUB_SHAPE[2]
+
+# ---- pure framing ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [0, 1, 253, 254, 255, 508, 784, 3000])
+def test_frame_round_trip(size: int) -> None:
+    rng = random.Random(size)
+    for payload in (bytes(rng.randrange(256) for _ in range(size)), bytes([7]) * size, bytes(size)):
+        wire = L.encode_frame(L.MSG_INFER, 1234, payload)
+        assert wire.endswith(b"\x00") and b"\x00" not in wire[:-1]
+        assert L.decode_frame(wire[:-1]) == L.Frame(L.MSG_INFER, 1234, payload)
+
+
+def test_body_layout_is_little_endian_with_zlib_crc() -> None:
+    body = L.encode_body(0x02, 0x0102, b"\xaa\xbb")
+    assert body[:6] == b"\x02\x00\x02\x01\xaa\xbb"
+    assert body[6:] == struct.pack("<I", zlib.crc32(body[:6]))
+
+
+def test_decode_rejects_bad_crc_cobs_and_short_frames() -> None:
+    body = bytearray(L.encode_body(L.MSG_HELLO, 5))
+    body[-1] ^= 0x01
+    with pytest.raises(FrameError, match="CRC mismatch"):
+        L.decode_frame(cobs.encode(bytes(body)))
+    with pytest.raises(FrameError, match="bad COBS"):
+        L.decode_frame(b"\x05\x01\x02")
+    with pytest.raises(FrameError, match="shorter than header"):
+        L.decode_frame(cobs.encode(b"\x01\x00\x05"))
+
+
+def test_parse_replies() -> None:
+    name = b"board"
+    hello = L.HELLO_FIXED.pack(1, 1, 3, len(name), 168_000_000, 16384, bytes(range(32)), 3, 32, 32, 10) + name
+    info = L.parse_hello(hello)
+    assert (info.board, info.counter, info.input_shape, info.num_classes, info.input_bytes) == (
+        "board",
+        "instructions",
+        (3, 32, 32),
+        10,
+        3072,
+    )
+    infer = L.INFER_FIXED.pack(2, 2**40 + 5, 3, 0) + struct.pack("<3i", -1, 0, 9)
+    assert L.parse_infer(infer) == L.InferResult(2, [-1, 0, 9], 2**40 + 5)
+    with pytest.raises(FrameError, match="expected"):
+        L.parse_infer(infer[:-1])
+    err = L.parse_error(L.Frame(L.MSG_ERROR, 9, L.ERROR_FIXED.pack(L.ERR_MODEL, 4, 0, -7) + b"oops"))
+    assert (err.code, err.name, err.text, err.detail, err.seq) == (L.ERR_MODEL, "MODEL", "oops", -7, 9)
+
+
+def test_read_frame_skips_garbage_before_a_frame() -> None:
+    lk = BoardLink("loop://", timeout=0.5)
+    good = L.encode_frame(L.MSG_HELLO | L.MSG_REPLY, 77, b"xyz")
+    lk.send_raw(b"\x13\x37garbage\x00\x02\x00\xff\xfe\x00" + good)
+    assert lk.read_frame() == L.Frame(L.MSG_HELLO | L.MSG_REPLY, 77, b"xyz")
+
+
+def test_timeout_and_wrong_sequence_raise_link_errors() -> None:
+    with BoardLink("loop://", timeout=0.2) as lk:
+        with pytest.raises(LinkTimeout, match="no reply"):
+            lk.read_frame()
+        # A reply that was waiting before the request is stale: dropped, not an error.
+        lk.send_raw(L.encode_frame(L.MSG_HELLO | L.MSG_REPLY, 999, b""))
+        with pytest.raises(FrameError, match="reply type 0x01"):
+            lk.request(L.MSG_HELLO)  # loop:// echoes the request itself
+        # A reply with another seq that arrives after the request is an error.
+        real_send = lk.send_raw
+        lk.send_raw = lambda data: real_send(L.encode_frame(L.MSG_HELLO | L.MSG_REPLY, 999, b""))
+        with pytest.raises(SequenceError, match="999"):
+            lk.request(L.MSG_HELLO)
+
+
+def test_unopenable_port_is_a_link_error() -> None:
+    with pytest.raises(L.LinkError, match="cannot open"):
+        BoardLink("/dev/does-not-exist-pbkit")
+
+
+# ---- against the stub firmware in QEMU --------------------------------------------------
+
+
+def test_hello(link: BoardLink) -> None:
+    info = link.hello()
+    assert info.protocol_version == L.PROTOCOL_VERSION
+    assert info.board == EMULATED_BOARD
+    assert info.model_sha256 == STUB_SHA256
+    assert info.input_shape == STUB_SHAPE
+    assert info.num_classes == STUB_CLASSES
+    assert (info.clock_hz, info.counter, info.icount_shift) == (168_000_000, "instructions", 3)
+    assert info.max_payload >= IMAGE_BYTES
+
+
+def _images() -> list[bytes]:
+    rng = random.Random(1)
+    imgs = [bytes(rng.randrange(256) for _ in range(IMAGE_BYTES)) for _ in range(4)]
+    imgs.append(bytes(IMAGE_BYTES))  # all zeros: every logit ties, lowest index wins
+    imgs.append(bytes([0xFE]) * IMAGE_BYTES)  # no zero: full 254-byte COBS blocks
+    imgs.append(bytes(1 if i % 10 == 9 else 0 for i in range(IMAGE_BYTES)))  # class 9
+    return imgs
+
+
+@pytest.mark.parametrize("image", _images(), ids=lambda im: f"img{sum(im) % 997}")
+def test_infer_matches_stub_rule(link: BoardLink, image: bytes) -> None:
+    expected_class, expected_logits = stub_rule(image)
+    result = link.infer(image)
+    assert result.logits == expected_logits
+    assert result.class_index == expected_class
+    assert result.ticks > 0
+
+
+def test_infer_ticks_are_repeatable(link: BoardLink) -> None:
+    image = _images()[0]
+    ticks = [link.infer(image).ticks for _ in range(3)]
+    assert max(ticks) - min(ticks) <= 2  # ns -> SysTick rounding only
+
+
+def _error_reply(link: BoardLink, wire: bytes) -> BoardError:
+    link.send_raw(wire)
+    frame = link.read_frame()
+    assert frame.type == L.MSG_ERROR, frame
+    err = L.parse_error(frame)
+    link.hello()  # the link still works afterwards
+    return err
+
+
+def test_model_error_is_reported(link: BoardLink) -> None:
+    with pytest.raises(BoardError) as err:
+        link.infer(bytes([255]) * IMAGE_BYTES)
+    assert (err.value.code, err.value.detail) == (L.ERR_MODEL, STUB_STATUS_ALL_WHITE)
+    link.hello()
+
+
+def test_flipped_crc_byte(link: BoardLink) -> None:
+    body = bytearray(L.encode_body(L.MSG_HELLO, 42))
+    body[-2] ^= 0x40
+    err = _error_reply(link, cobs.encode(bytes(body)) + b"\x00")
+    assert (err.code, err.seq) == (L.ERR_BAD_CRC, L.SEQ_UNKNOWN)
+
+
+def test_bad_cobs(link: BoardLink) -> None:
+    err = _error_reply(link, b"\x09\x01\x02\x03\x00")  # code byte points past the frame end
+    assert (err.code, err.seq) == (L.ERR_BAD_COBS, L.SEQ_UNKNOWN)
+
+
+def test_unknown_message_type(link: BoardLink) -> None:
+    err = _error_reply(link, L.encode_frame(0x33, 4321))
+    assert (err.code, err.seq, err.detail) == (L.ERR_UNKNOWN_TYPE, 4321, 0x33)
+
+
+@pytest.mark.parametrize(
+    "msg_type,length", [(L.MSG_INFER, 10), (L.MSG_INFER, IMAGE_BYTES + 1), (L.MSG_HELLO, 1)]
+)
+def test_wrong_payload_length(link: BoardLink, msg_type: int, length: int) -> None:
+    err = _error_reply(link, L.encode_frame(msg_type, 17, bytes(length)))
+    assert (err.code, err.seq) == (L.ERR_BAD_LENGTH, 17)
+    if msg_type == L.MSG_INFER:
+        assert err.detail == IMAGE_BYTES
+    with pytest.raises(BoardError, match="BAD_LENGTH"):
+        link.request(msg_type, bytes(length))
+
+
+def test_frame_too_short(link: BoardLink) -> None:
+    err = _error_reply(link, cobs.encode(b"\x01\x00\x05") + b"\x00")
+    assert (err.code, err.seq) == (L.ERR_FRAME_TOO_SHORT, L.SEQ_UNKNOWN)
+
+
+def test_over_long_frame_is_dropped_and_answered(link: BoardLink) -> None:
+    info = link.hello()
+    err = _error_reply(link, b"\x11" * (info.max_payload + 200) + b"\x00")
+    assert (err.code, err.seq) == (L.ERR_FRAME_TOO_LONG, L.SEQ_UNKNOWN)
+    assert "too long" in err.text
+
+
+def test_random_garbage_gets_an_error_and_link_recovers(link: BoardLink) -> None:
+    rng = random.Random(7)
+    for _ in range(5):
+        garbage = bytes(rng.randrange(1, 256) for _ in range(rng.randrange(1, 300)))
+        err = _error_reply(link, garbage + b"\x00")
+        assert err.code in (L.ERR_BAD_COBS, L.ERR_BAD_CRC, L.ERR_FRAME_TOO_SHORT)
+    # Garbage without a delimiter: the next request's leading 0x00 would not help, but a
+    # lone delimiter (what BoardLink sends on open) flushes it without a reply.
+    link.send_raw(b"\x55" * 40 + b"\x00")
+    assert L.parse_error(link.read_frame()).code in (L.ERR_BAD_COBS, L.ERR_BAD_CRC)
+    link.send_raw(b"\x00")
+    image = _images()[1]
+    assert link.infer(image).logits == stub_rule(image)[1]
+
+
+def test_serial_link_is_pyserial_socket(link: BoardLink) -> None:
+    assert link.url.startswith("socket://")
+    assert isinstance(link._ser, serial.SerialBase)
+
+
+def test_wait_ready(link: BoardLink) -> None:
+    assert link.wait_ready(timeout=5).board == EMULATED_BOARD
+    link.hello()
+    with (
+        BoardLink("loop://", timeout=0.2) as silent,
+        pytest.raises(LinkTimeout, match="did not answer HELLO"),
+    ):
+        silent.wait_ready(timeout=0.3, attempt_timeout=0.1)

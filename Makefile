@@ -8,7 +8,7 @@ TORCH_PIN := torch==2.13.0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
 
-.PHONY: all venv toolchain demo test lint clean help
+.PHONY: all venv toolchain demo test lint golden clean help
 all: help
 
 help:
@@ -17,6 +17,7 @@ help:
 	@echo "make toolchain  install $(APT_PACKAGES) through apt when missing"
 	@echo "make venv       Python environment in $(VENV) with CPU torch"
 	@echo "make lint       ruff"
+	@echo "make golden     refresh the checked-in golden export (tests/golden) after a codegen change"
 
 $(VENV)/.stamp: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (pbkit needs Python >= 3.10; set PYTHON=...)"; exit 1; }
@@ -51,6 +52,9 @@ test: venv toolchain
 
 lint: venv
 	$(VENV)/bin/ruff check .
+
+golden: venv
+	$(PY) -m tests.golden
 
 clean:
 	rm -rf build out report.json report.images.jsonl .pytest_cache

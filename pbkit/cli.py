@@ -24,6 +24,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from pbkit.trainer.model import ModelConfig
     from pbkit.trainer.train import TrainOptions, train
 
+    _maybe_download(args)
     config = ModelConfig(model=args.model, width=args.width, mode=args.mode, division=args.division)
     opts = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                         precision=args.precision, threads=args.threads, limit_train=args.limit_train,
@@ -32,6 +33,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
     print(json.dumps(row) if args.json else f"trained: {args.out}/checkpoint.safetensors  "
           f"test top-1 (QAT graph) {100 * row.get('test_top1_qat', 0):.2f}%")
     return EXIT_OK
+
+
+def _maybe_download(args: argparse.Namespace) -> None:
+    """--download: fetch the official archive next to --data when the batches are not there yet."""
+    if not getattr(args, "download", False) or args.data in (None, "sample"):
+        return
+    from pbkit.trainer import data as cifar
+
+    target = Path(args.data)
+    if not (target / "test_batch").exists():
+        args.data = str(cifar.download(target.parent))
 
 
 def _load(checkpoint: str):
@@ -44,6 +56,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from pbkit.trainer import data as cifar
     from pbkit.trainer.evaluate import evaluate
 
+    _maybe_download(args)
     model, _ = _load(args.checkpoint)
     split = cifar.load(args.data, "test").head(args.limit)
     result = evaluate(model, split, progress=not args.json and sys.stderr.isatty())
@@ -197,6 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--limit-train", type=int, default=None, help="use only the first N training images")
     p.add_argument("--data", required=True, help="cifar-10-batches-py folder")
+    p.add_argument("--download", action="store_true",
+                   help="fetch the official CIFAR-10 archive (MD5-checked) when --data has no batches")
     p.add_argument("--out", required=True, help="run folder")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -208,6 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint", help="a .safetensors checkpoint from pbkit train")
     p.add_argument("--data", default="sample", help="cifar-10-batches-py folder, or 'sample' (the shipped "
                    "first 1,000 test images; default)")
+    p.add_argument("--download", action="store_true",
+                   help="fetch the official CIFAR-10 archive (MD5-checked) when --data has no batches")
     p.add_argument("--limit", type=int, default=None, help="first N test images only")
     p.add_argument("--json", action="store_true", help="machine-readable result")
     p.set_defaults(func=_cmd_eval)

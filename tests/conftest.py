@@ -31,3 +31,27 @@ def emulator(stub_firmware: BuildResult) -> Iterator[Emulator]:
 def link(emulator: Emulator) -> Iterator[BoardLink]:
     with BoardLink(emulator.url, timeout=5.0) as lk:
         yield lk
+
+
+@pytest.fixture(scope="session")
+def real_model_firmware(tmp_path_factory: pytest.TempPathFactory):
+    """A random 8-channel PopBin model: checkpoint, export, firmware for the emulated board."""
+    from pbkit.boards import get_board
+    from pbkit.codegen.export import export_files, write_files
+    from pbkit.trainer.checkpoint import save_checkpoint
+    from pbkit.trainer.fold import fold_model
+    from tests.support import random_model
+
+    root = tmp_path_factory.mktemp("real_model")
+    model = random_model(8, seed=11)
+    checkpoint = root / "model.safetensors"
+    save_checkpoint(model, checkpoint)
+    write_files(export_files(fold_model(model), get_board(EMULATED_BOARD), "fast", source="test"), root / "export")
+    built = build_firmware(root / "export", EMULATED_BOARD, root / "build")
+    return checkpoint, built
+
+
+@pytest.fixture(scope="session")
+def real_model_emulator(real_model_firmware) -> Iterator[Emulator]:
+    with Emulator(real_model_firmware[1].elf, EMULATED_BOARD) as emu:
+        yield emu

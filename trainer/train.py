@@ -33,6 +33,7 @@ class TrainOptions:
     threads: int | None = None
     limit_train: int | None = None  # use the first N training images (smoke runs)
     resume: bool = False
+    stop_after: int | None = None  # end after this many epochs, as an interruption would (tests)
 
 
 def _evaluate_float(model, split: cifar.Split, batch: int = 1000) -> float:
@@ -51,11 +52,11 @@ def _evaluate_float(model, split: cifar.Split, batch: int = 1000) -> float:
 def train(config: ModelConfig, opts: TrainOptions, data_dir: str, out_dir: str | Path,
           progress: bool = True) -> dict:
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     if opts.threads:
         torch.set_num_threads(opts.threads)
     train_split = cifar.load_split(data_dir, "train").head(opts.limit_train)
     test_split = cifar.load_split(data_dir, "test")
+    out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(opts.seed)
     model = build_model(config)
     binary = [p for n, p in model.named_parameters() if n.endswith(".weight") and p.dim() == 4 and "blocks" in n]
@@ -79,7 +80,7 @@ def train(config: ModelConfig, opts: TrainOptions, data_dir: str, out_dir: str |
     elif metrics_path.exists() and not opts.resume:
         raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     if start_epoch == 0:
-        with metrics_path.open("w", newline="") as f:
+        with metrics_path.open("w", newline="") as f:  # a fresh run: metrics start over
             csv.writer(f).writerow(METRICS_FIELDS)
     (out / "config.json").write_text(json.dumps({"model": config.to_dict(), "train": opts.__dict__}, indent=2))
 
@@ -125,6 +126,8 @@ def train(config: ModelConfig, opts: TrainOptions, data_dir: str, out_dir: str |
                           "epoch": epoch + 1}, state_path)
         print(json.dumps(row), file=sys.stderr, flush=True)
         best = row
+        if opts.stop_after is not None and epoch + 1 >= opts.stop_after:
+            break
     try:
         from .plots import plot_training_curves
 

@@ -1,0 +1,55 @@
+import json
+
+from pbkit.cli import EXIT_ERROR, EXIT_OK, build_parser, main
+from pbkit.trainer.checkpoint import save_checkpoint
+from tests.cifar_fixture import write_tiny_cifar
+from tests.support import random_model
+
+
+def test_every_command_has_help():
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices  # noqa: SLF001 - argparse has no public accessor
+    assert set(commands) == {"train", "eval", "export", "build", "emulate", "bench", "demo"}
+    for sub in commands.values():
+        assert sub.description or sub.format_help()
+
+
+def test_eval_json_on_the_shipped_sample(tmp_path, capsys):
+    ckpt = tmp_path / "m.safetensors"
+    save_checkpoint(random_model(8), ckpt)
+    assert main(["eval", str(ckpt), "--limit", "20", "--json"]) == EXIT_OK
+    out = json.loads(capsys.readouterr().out)
+    assert out["images"] == 20 and 0 <= out["top1"] <= out["top5"] <= 1
+    assert len(out["model_sha256"]) == 64
+
+
+def test_export_writes_sources_report_and_vectors(tmp_path, capsys):
+    ckpt = tmp_path / "m.safetensors"
+    save_checkpoint(random_model(8), ckpt)
+    assert main(["export", str(ckpt), "--target", "stm32", "--out", str(tmp_path / "out"), "--json"]) == EXIT_OK
+    report = json.loads(capsys.readouterr().out)
+    assert report["board"] == "netduinoplus2" and report["flash_bytes_model"] > 0
+    names = {p.name for p in (tmp_path / "out").iterdir()}
+    assert names == {"model_data.c", "pb_model_config.h", "memory_report.json", "test_vectors.bin"}
+
+
+def test_export_refuses_a_model_too_big_and_writes_nothing(tmp_path, capsys):
+    ckpt = tmp_path / "big.safetensors"
+    save_checkpoint(random_model(64), ckpt)
+    out = tmp_path / "out"
+    assert main(["export", str(ckpt), "--board", "nucleo_f446re", "--out", str(out)]) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "does not fit nucleo_f446re" in err and "flash" in err
+    assert not out.exists()
+
+
+def test_errors_are_one_line_with_a_nonzero_exit(tmp_path, capsys):
+    assert main(["eval", str(tmp_path / "missing.safetensors")]) == EXIT_ERROR
+    assert "no such checkpoint" in capsys.readouterr().err
+    assert main(["export", str(tmp_path / "x"), "--board", "nope", "--out", str(tmp_path)]) == EXIT_ERROR
+    assert "unknown board 'nope'" in capsys.readouterr().err
+    data = write_tiny_cifar(tmp_path / "cifar")
+    (data / "data_batch_1").unlink()
+    assert main(["train", "--width", "0.125", "--epochs", "1", "--data", str(data), "--out",
+                 str(tmp_path / "run"), "--no-progress"]) == EXIT_ERROR
+    assert "data_batch_1: missing" in capsys.readouterr().err

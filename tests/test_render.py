@@ -1,0 +1,34 @@
+import pytest
+
+from pbkit.codegen.render import build_context, render
+from pbkit.trainer.fold import fold_model
+from tests.golden import GOLDEN_DIR, tiny_render
+from tests.support import random_model
+
+
+def test_render_matches_the_checked_in_golden_export():
+    """A codegen change shows up here; refresh deliberately with `make golden`."""
+    for name, text in tiny_render().items():
+        assert text == (GOLDEN_DIR / name).read_text(), f"{name} differs from tests/golden: run `make golden`"
+
+
+def test_render_is_pure_and_names_its_files():
+    ir = fold_model(random_model(8, seed=0))
+    assert render(ir) == render(ir)
+    assert set(render(ir)) == {"pb_model_config.h", "model_data.c"}
+
+
+def test_kernel_choice_reaches_the_config_header():
+    ir = fold_model(random_model(8, seed=0))
+    assert "#define PB_KERNEL_FAST 0" in render(ir, kernel="reference")["pb_model_config.h"]
+    assert "#define PB_KERNEL_FAST 1" in render(ir, kernel="fast")["pb_model_config.h"]
+    with pytest.raises(ValueError, match="unknown kernel"):
+        build_context(ir, kernel="turbo")
+
+
+def test_strides_are_precomputed_for_the_multiply_free_kernels():
+    ctx = build_context(fold_model(random_model(40, seed=0)))
+    first_down = ctx["blocks"][4]
+    assert first_down["stride"] == 2 and first_down["in_words"] == 2  # 40 channels -> 2 words
+    assert first_down["padded_row_words"] == 34 * 2
+    assert first_down["row_step_words"] == 2 * 34 * 2 and first_down["step_words"] == 4

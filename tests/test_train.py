@@ -1,0 +1,47 @@
+import csv
+
+import pytest
+import torch
+
+from pbkit.trainer.checkpoint import load_checkpoint
+from pbkit.trainer.model import ModelConfig
+from pbkit.trainer.train import TrainOptions, train
+from tests.cifar_fixture import write_tiny_cifar
+
+CONFIG = ModelConfig(width=0.125)
+
+
+def _opts(**kw) -> TrainOptions:
+    return TrainOptions(**{"epochs": 2, "batch_size": 25, "threads": 1, **kw})
+
+
+def test_training_writes_checkpoint_metrics_and_curves(tmp_path):
+    data = write_tiny_cifar(tmp_path / "cifar")
+    row = train(CONFIG, _opts(), str(data), tmp_path / "run", progress=False)
+    assert row["epoch"] == 2
+    with (tmp_path / "run" / "metrics.csv").open() as f:
+        assert [r["epoch"] for r in csv.DictReader(f)] == ["1", "2"]
+    model, extra = load_checkpoint(tmp_path / "run" / "checkpoint.safetensors")
+    assert extra["epoch"] == 2 and model.config == CONFIG
+    assert (tmp_path / "run" / "curves.png").stat().st_size > 1000
+
+
+def test_resume_reaches_the_same_weights_as_an_uninterrupted_run(tmp_path):
+    data = str(write_tiny_cifar(tmp_path / "cifar"))
+    train(CONFIG, _opts(), data, tmp_path / "straight", progress=False)
+    # Interrupt after epoch 1 of a fresh run, then resume it.
+    train(CONFIG, _opts(epochs=2, stop_after=1), data, tmp_path / "resumed", progress=False)
+    train(CONFIG, _opts(epochs=2, resume=True), data, tmp_path / "resumed", progress=False)
+    a, _ = load_checkpoint(tmp_path / "straight" / "checkpoint.safetensors")
+    b, _ = load_checkpoint(tmp_path / "resumed" / "checkpoint.safetensors")
+    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        assert torch.equal(x, y), name
+
+
+def test_an_existing_run_is_never_overwritten(tmp_path):
+    data = str(write_tiny_cifar(tmp_path / "cifar"))
+    train(CONFIG, _opts(epochs=1), data, tmp_path / "run", progress=False)
+    before = (tmp_path / "run" / "checkpoint.safetensors").read_bytes()
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(CONFIG, _opts(epochs=1), data, tmp_path / "run", progress=False)
+    assert (tmp_path / "run" / "checkpoint.safetensors").read_bytes() == before

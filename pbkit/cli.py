@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -170,11 +171,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print(f"[2/4] build firmware for {board.name} ({board.mcu}) with arm-none-eabi-gcc", flush=True)
     built = build_firmware(work / "model", board.name, work / "build" / board.name)
     print(f"      {built.summary()}", flush=True)
-    print(f"[3/4] start QEMU {board.qemu_machine} (-icount: instructions are counted exactly)", flush=True)
-    with Emulator(built.elf, board.name) as emu:
-        print(f"      serial port {emu.url}", flush=True)
-        print(f"[4/4] stream {len(split)} CIFAR-10 test images over the serial link", flush=True)
-        summary = run_bench([emu.url], checkpoint, split, Path(args.report), timeout=args.timeout)
+    print(f"[3/4] start {args.instances} x QEMU {board.qemu_machine} (-icount: instructions are counted exactly)",
+          flush=True)
+    with contextlib.ExitStack() as stack:
+        urls = [stack.enter_context(Emulator(built.elf, board.name)).url for _ in range(args.instances)]
+        print(f"      serial ports {' '.join(urls)}", flush=True)
+        print(f"[4/4] stream {len(split)} CIFAR-10 test images over the serial links", flush=True)
+        summary = run_bench(urls, checkpoint, split, Path(args.report), timeout=args.timeout)
     summary.update({"flash_bytes": built.flash_bytes, "ram_bytes": built.ram_bytes,
                     "checkpoint": checkpoint.name})
     from pbkit.trainer.checkpoint import atomic_write_bytes
@@ -280,6 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", default=None, help="default: the shipped pretrained model")
     p.add_argument("--board", default=DEFAULT_BOARD, help="an emulated board")
     p.add_argument("--limit", type=int, default=None, help="first N sample images (default all 1,000)")
+    p.add_argument("--instances", type=int, default=2, help="QEMU instances sharing the images (default 2)")
     p.add_argument("--workdir", default="build/demo")
     p.add_argument("--report", default="report.json")
     p.add_argument("--timeout", type=float, default=60.0)

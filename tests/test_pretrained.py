@@ -1,0 +1,48 @@
+"""The shipped pretrained model: loads without code execution, fits and links on every board, and its
+recorded accuracy on the shipped sample is what eval measures now."""
+
+import json
+
+import pytest
+
+from pbkit.boards import BOARDS, get_board
+from pbkit.codegen.export import export_files, write_files
+from pbkit.codegen.plan import ModelTooLargeError
+from pbkit.host.build import build_firmware
+from pbkit.paths import DEFAULT_CHECKPOINT
+from pbkit.trainer.checkpoint import load_checkpoint
+from pbkit.trainer.data import load_sample
+from pbkit.trainer.evaluate import evaluate
+from pbkit.trainer.fold import fold_model
+
+CARD = DEFAULT_CHECKPOINT.with_suffix(".json")
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    model, _ = load_checkpoint(DEFAULT_CHECKPOINT)
+    return model, json.loads(CARD.read_text())
+
+
+def test_model_card_matches_the_checkpoint(shipped):
+    model, card = shipped
+    assert card["model_sha256"] == fold_model(model).sha256()
+    assert card["config"] == model.config.to_dict()
+
+
+def test_recorded_sample_accuracy_is_reproduced(shipped):
+    model, card = shipped
+    result = evaluate(model, load_sample().head(200))
+    assert result["top1"] == card["sample_first200_top1"]
+
+
+@pytest.mark.parametrize("board", sorted(BOARDS))
+def test_shipped_model_links_on_every_board_it_fits(shipped, board, tmp_path):
+    model, _ = shipped
+    try:
+        files = export_files(fold_model(model), get_board(board), "fast", source="shipped")
+    except ModelTooLargeError:
+        pytest.fail(f"the shipped model should fit {board}")
+    write_files(files, tmp_path / "model")
+    built = build_firmware(tmp_path / "model", board, tmp_path / "build")
+    assert built.flash_bytes < built.flash_total and built.ram_bytes < built.ram_total

@@ -33,6 +33,7 @@ class TrainOptions:
     threads: int | None = None
     limit_train: int | None = None  # use the first N training images (smoke runs)
     resume: bool = False
+    compile: bool = False  # torch.compile the training graph (about 2x faster steps on CPU after ~2 min)
     stop_after: int | None = None  # end after this many epochs, as an interruption would (tests)
 
 
@@ -87,6 +88,7 @@ def train(config: ModelConfig, opts: TrainOptions, data_dir: str, out_dir: str |
     images = torch.from_numpy(train_split.images)
     labels = torch.from_numpy(train_split.labels)
     use_bf16 = opts.precision == "bf16"
+    forward = torch.compile(model.float_forward) if opts.compile else model.float_forward
     best = {}
     for epoch in range(start_epoch, opts.epochs):
         # Per-epoch generator: a resumed run draws the same batches as an uninterrupted one.
@@ -101,7 +103,7 @@ def train(config: ModelConfig, opts: TrainOptions, data_dir: str, out_dir: str |
             batch = cifar.augment(images[idx], gen)
             target = labels[idx]
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
-                logits = model(batch)
+                logits = forward(batch)
                 loss = F.cross_entropy(logits.float(), target)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

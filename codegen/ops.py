@@ -1,0 +1,86 @@
+"""Operation counts per layer for one image: what the deck's "units of Mul" table counts, and more.
+
+Counts are analytic (from the architecture), for the device's integer graph:
+- binary layers: XNOR words, word popcounts, adds (popcount accumulation, residual and pooling
+  adds), compares (RSign bits, popcount thresholds), and the baseline's requantization
+  multiply + shift per output element (c_o x h_o x w_o, the deck's formula);
+- the stem's requantization (baseline: multiply + shift per output; PopBin: thermometer compares);
+- the stem's and the head's MACs, which are real multiplies in every mode, reported apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+MODES = ("baseline", "ptq-popcount", "simple-qat-popcount", "popbin")
+MODELS = ("reactnet18", "birealnet18")
+
+
+@dataclass
+class LayerOps:
+    name: str
+    kind: str  # "stem", "binary" or "head"
+    output: str  # C x H x W
+    xnor_words: int = 0
+    popcounts: int = 0
+    adds: int = 0
+    compares: int = 0
+    multiplies: int = 0  # requantization multiplies (the deck's count)
+    shifts: int = 0
+    macs: int = 0  # stem / head multiply-accumulates, counted apart
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _words(channels: int) -> int:
+    return (channels + 31) // 32
+
+
+def count_ops(model: str, width: float, mode: str, stem_levels: int = 8, image: int = 32,
+              classes: int = 10) -> list[LayerOps]:
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; available: {', '.join(MODELS)}")
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; available: {', '.join(MODES)}")
+    c0 = 64 * width
+    if width <= 0 or abs(c0 - round(c0)) > 1e-9:
+        raise ValueError(f"width {width} gives C0 = {c0:g}: not a whole number")
+    c0 = int(round(c0))
+    requantize = mode == "baseline"
+    h = w = image
+    stem_out = c0 * h * w
+    layers = [LayerOps(
+        name="stem", kind="stem", output=f"{c0}x{h}x{w}", macs=27 * stem_out,
+        multiplies=stem_out if requantize else 0, shifts=stem_out if requantize else 0,
+        compares=0 if requantize else stem_out * stem_levels,
+    )]
+    c_in = c0
+    for stage, c_out in enumerate([c0, 2 * c0, 4 * c0, 8 * c0]):
+        for unit in range(4):
+            stride = 2 if stage > 0 and unit == 0 else 1
+            ho, wo = h // stride, w // stride
+            outputs = c_out * ho * wo
+            words = outputs * 9 * _words(c_in)
+            pool_adds = 3 * c_in * ho * wo if stride == 2 else 0
+            layers.append(LayerOps(
+                name=f"stage{stage + 1}.unit{unit + 1}", kind="binary", output=f"{c_out}x{ho}x{wo}",
+                xnor_words=words, popcounts=words,
+                adds=words + outputs + pool_adds,  # popcount sums, residual add, 2x2 sum pool
+                compares=c_in * h * w + (0 if requantize else outputs),  # RSign bits (+ popcount thresholds)
+                multiplies=outputs if requantize else 0, shifts=outputs if requantize else 0,
+            ))
+            c_in, h, w = c_out, ho, wo
+    layers.append(LayerOps(name="head", kind="head", output=f"{classes}", adds=c_in * (h * w - 1),
+                           macs=c_in * classes, compares=classes - 1))
+    return layers
+
+
+def totals(layers: list[LayerOps]) -> dict:
+    keys = ("xnor_words", "popcounts", "adds", "compares", "multiplies", "shifts", "macs")
+    total = {k: sum(getattr(layer, k) for layer in layers) for k in keys}
+    hidden = [layer for layer in layers if layer.kind == "binary"]
+    total["hidden_multiplies"] = sum(layer.multiplies for layer in hidden)
+    total["hidden_shifts"] = sum(layer.shifts for layer in hidden)
+    total["stem_head_macs"] = total.pop("macs")
+    return total

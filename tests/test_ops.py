@@ -1,0 +1,37 @@
+import pytest
+
+from pbkit.codegen.ops import count_ops, totals
+
+
+def test_baseline_reactnet18_has_the_decks_557056_requantization_multiplies():
+    total = totals(count_ops("reactnet18", 1.0, "baseline"))
+    assert total["multiplies"] == 557_056 and total["shifts"] == 557_056
+
+
+def test_popbin_hidden_layers_have_no_multiply_or_shift():
+    layers = count_ops("reactnet18", 1.0, "popbin")
+    total = totals(layers)
+    assert total["hidden_multiplies"] == 0 and total["hidden_shifts"] == 0 and total["multiplies"] == 0
+    assert total["stem_head_macs"] == 27 * 64 * 1024 + 512 * 10  # real MACs, shown apart
+    assert len([lay for lay in layers if lay.kind == "binary"]) == 16
+
+
+def test_per_layer_units_of_mul_follow_co_ho_wo():
+    layers = count_ops("reactnet18", 1.0, "baseline")
+    assert [lay.multiplies for lay in layers[:6]] == [65_536] * 5 + [32_768]
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="unknown mode"):
+        count_ops("reactnet18", 1.0, "nope")
+    with pytest.raises(ValueError, match="not a whole number"):
+        count_ops("reactnet18", 0.3, "popbin")
+
+
+def test_ops_cli_json(capsys):
+    import json
+
+    from pbkit.cli import main
+
+    assert main(["ops", "--model", "reactnet18", "--width", "1.0", "--mode", "baseline", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["total"]["multiplies"] == 557_056

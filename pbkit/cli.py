@@ -62,11 +62,19 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     split = cifar.load(args.data, "test").head(args.limit)
     result = evaluate(model, split, progress=not args.json and sys.stderr.isatty())
     result["checkpoint"] = str(args.checkpoint)
+    if args.confusion:
+        from pbkit.trainer.plots import plot_confusion
+
+        plot_confusion(result["confusion"], cifar.CLASSES, Path(args.confusion),
+                       f"{Path(args.checkpoint).name}: top-1 {100 * result['top1']:.2f}% on {result['images']} images")
     if args.json:
         print(json.dumps(result))
     else:
         print(f"{result['images']} images: top-1 {100 * result['top1']:.2f}%  top-5 {100 * result['top5']:.2f}%  "
               f"(float QAT vs integer graph differ on {100 * result['float_integer_disagreement']:.2f}%)")
+        print("  per class: " + "  ".join(f"{k} {100 * v:.1f}%" for k, v in result["per_class_top1"].items()))
+        if args.confusion:
+            print(f"  confusion matrix: {args.confusion}")
     return EXIT_OK
 
 
@@ -250,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--download", action="store_true",
                    help="fetch the official CIFAR-10 archive (MD5-checked) when --data has no batches")
     p.add_argument("--limit", type=int, default=None, help="first N test images only")
+    p.add_argument("--confusion", default=None, metavar="PNG", help="save a confusion-matrix plot")
     p.add_argument("--json", action="store_true", help="machine-readable result")
     p.set_defaults(func=_cmd_eval)
 

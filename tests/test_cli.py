@@ -53,3 +53,13 @@ def test_errors_are_one_line_with_a_nonzero_exit(tmp_path, capsys):
     assert main(["train", "--width", "0.125", "--epochs", "1", "--data", str(data), "--out",
                  str(tmp_path / "run"), "--no-progress"]) == EXIT_ERROR
     assert "data_batch_1: missing" in capsys.readouterr().err
+
+
+def test_eval_per_class_and_confusion_png(tmp_path, capsys):
+    ckpt = tmp_path / "m.safetensors"
+    save_checkpoint(random_model(8), ckpt)
+    png = tmp_path / "confusion.png"
+    assert main(["eval", str(ckpt), "--limit", "30", "--json", "--confusion", str(png)]) == EXIT_OK
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["per_class_top1"]) == 10 and sum(map(sum, out["confusion"])) == 30
+    assert png.stat().st_size > 1000

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .data import Split
+from .data import CLASSES, Split
 from .fold import fold_model
 from .integer_graph import integer_logits
 
@@ -16,6 +16,7 @@ def evaluate(model, split: Split, batch: int = 500, progress: bool = False) -> d
     model.eval()
     ir = fold_model(model)
     top1 = top5 = disagree = 0
+    confusion = np.zeros((model.config.num_classes, model.config.num_classes), dtype=np.int64)
     for i in tqdm(range(0, len(split), batch), disable=not progress, desc="eval", unit="batch"):
         images = torch.from_numpy(split.images[i:i + batch])
         labels = split.labels[i:i + batch]
@@ -28,9 +29,12 @@ def evaluate(model, split: Split, batch: int = 500, progress: bool = False) -> d
         order = np.argsort(-logits, axis=1, kind="stable")[:, :5]
         top5 += int((order == labels[:, None]).any(axis=1).sum())
         disagree += int((float_cls != cls).sum())
+        np.add.at(confusion, (labels, cls), 1)
     n = max(1, len(split))
+    per_class = confusion.diagonal() / np.maximum(confusion.sum(axis=1), 1)
     return {"images": len(split), "top1": top1 / n, "top5": top5 / n, "float_integer_disagreement": disagree / n,
-            "model_sha256": ir.sha256()}
+            "per_class_top1": {name: float(acc) for name, acc in zip(CLASSES, per_class, strict=True)},
+            "confusion": confusion.tolist(), "model_sha256": ir.sha256()}
 
 
 def predictions(model, images: np.ndarray, batch: int = 500) -> tuple[np.ndarray, np.ndarray]:

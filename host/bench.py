@@ -38,13 +38,16 @@ class Expected:
 
 
 def expected_from_checkpoint(checkpoint: Path, images: np.ndarray) -> Expected:
+    import torch
+
     from pbkit.trainer.checkpoint import load_checkpoint
-    from pbkit.trainer.evaluate import predictions
     from pbkit.trainer.fold import fold_model
+    from pbkit.trainer.integer_graph import integer_logits
 
     model, _ = load_checkpoint(checkpoint)
-    classes, logits = predictions(model, images)
-    return Expected(model_sha256=fold_model(model).sha256(), classes=classes, logits=logits)
+    ir = fold_model(model)  # what model.eval() computes, folded once for all images
+    logits = integer_logits(ir, torch.from_numpy(np.ascontiguousarray(images))).numpy()
+    return Expected(model_sha256=ir.sha256(), classes=np.argmax(logits, axis=1), logits=logits)
 
 
 def counter_value(info: BoardInfo, ticks: int) -> float:
@@ -173,7 +176,7 @@ def _stream(links: list[BoardLink], infos: list[BoardInfo], split: Split, expect
     except KeyboardInterrupt:
         stop.set()
         for t in threads:
-            t.join(timeout=timeout_join(links))
+            t.join(timeout=max(link.timeout for link in links))
         write_summary(False)
         raise
     finally:
@@ -184,7 +187,3 @@ def _stream(links: list[BoardLink], infos: list[BoardInfo], split: Split, expect
     if errors:
         raise LinkError(f"{errors[0]} (after {summary['images']} of {total} images; partial report kept)")
     return summary
-
-
-def timeout_join(links: list[BoardLink]) -> float:
-    return max((lk.timeout for lk in links), default=5.0)

@@ -36,9 +36,3 @@ def evaluate(model, split: Split, batch: int = 500, progress: bool = False) -> d
             "per_class_top1": {name: float(acc) for name, acc in zip(CLASSES, per_class, strict=True)},
             "confusion": confusion.tolist(), "model_sha256": ir.sha256()}
 
-
-def predictions(model, images: np.ndarray, batch: int = 500) -> tuple[np.ndarray, np.ndarray]:
-    """Eval-mode classes and integer logits for uint8 images."""
-    ir = fold_model(model)
-    logits = integer_logits(ir, torch.from_numpy(np.ascontiguousarray(images)), batch).numpy()
-    return np.argmax(logits, axis=1), logits

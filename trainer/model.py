@@ -138,7 +138,6 @@ class PopBinReActNet18(nn.Module):
                 c_in, grid = c_out, blk.grid_out
         self.blocks = nn.ModuleList(blocks)
         self.fc = nn.Linear(channels[-1], config.num_classes)
-        self._integer_cache = None  # (version, IntegerModel) built lazily in eval mode
 
     def float_forward(self, images: torch.Tensor) -> torch.Tensor:
         """The QAT graph: uint8 images N x 3 x 32 x 32 -> float logits."""

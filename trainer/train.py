@@ -10,7 +10,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
@@ -137,8 +136,3 @@ def train(config: ModelConfig, opts: TrainOptions, data_dir: str, out_dir: str |
     except Exception as exc:  # a plot must never cost the run
         print(f"warning: training curves not plotted: {exc}", file=sys.stderr)
     return best
-
-
-def seed_everything(seed: int) -> None:
-    torch.manual_seed(seed)
-    np.random.seed(seed)

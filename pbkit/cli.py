@@ -226,10 +226,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a PopBin model (quantization-aware) on CIFAR-10",
                        description="Train a PopBin ReActNet-18 with straight-through quantizers. Writes "
                        "RUN_DIR/checkpoint.safetensors every epoch (atomically), metrics.csv, curves.png.")
-    p.add_argument("--model", default="reactnet18", help="network (default: reactnet18)")
+    p.add_argument("--model", default="reactnet18", help="reactnet18 (learnable RSign thresholds, default) or "
+                   "birealnet18 (sign at 0)")
     p.add_argument("--width", type=float, default=0.25, help="width multiplier: C0 = 64 x W (default 0.25)")
     p.add_argument("--mode", default="popbin", help="training mode (default: popbin)")
-    p.add_argument("--division", default="c_times_a", help="PopBin division rule (default: c_times_a)")
+    p.add_argument("--division", default="c_times_a", help="PopBin delta = N / division_num: c_plus_a, n_plus_a, "
+                   "c_times_a (default), n_times_a or minmax (docs/integer-contract.md)")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate of the one-cycle schedule")

@@ -48,3 +48,19 @@ def test_popcount_thresholds_stay_in_range():
     for blk in ir.blocks:
         assert blk.popcount_threshold.min() >= -1 and blk.popcount_threshold.max() <= blk.fan_in
         assert blk.delta >= 1
+
+
+@pytest.mark.parametrize("model_name,division", [("birealnet18", "n_plus_a"), ("reactnet18", "minmax"),
+                                                 ("birealnet18", "c_plus_a")])
+def test_other_models_and_division_rules_keep_parity(model_name, division):
+    from pbkit.trainer.model import ModelConfig, build_model
+
+    torch.manual_seed(7)
+    model = build_model(ModelConfig(model=model_name, width=24 / 64, division=division))
+    model.load_state_dict({**model.state_dict(), **{k: v for k, v in random_model(24, seed=7).state_dict().items()
+                                                  if k.endswith(("running_mean", "running_var", "bn.weight",
+                                                                 "bn.bias"))}})
+    model.eval()
+    images = tiny_images(4)
+    ir = fold_model(model)
+    assert np.array_equal(integer_logits(ir, images).numpy(), reference.run(ir, images.numpy()))

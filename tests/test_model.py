@@ -44,3 +44,21 @@ def test_eval_forward_is_the_integer_graph():
     model = build_model(ModelConfig(width=0.125)).eval()
     logits = model(tiny_images(3))
     assert logits.dtype == torch.float64 and logits.shape == (3, 10)
+
+
+@pytest.mark.parametrize("division", ["c_plus_a", "n_plus_a", "c_times_a", "n_times_a", "minmax"])
+def test_every_division_rule_trains_and_starts_near_the_stem_range(division):
+    model = build_model(ModelConfig(width=0.125, division=division)).train()
+    expected = 0.5 if division == "minmax" else 1.0
+    assert all(float(b.delta().detach()) == pytest.approx(expected, abs=0.25) for b in model.blocks)
+    torch.nn.functional.cross_entropy(model(tiny_images(2)), torch.tensor([0, 1])).backward()
+    learnable_a = [b.log_a for b in model.blocks if isinstance(b.log_a, torch.nn.Parameter)]
+    assert (not learnable_a) == (division == "minmax")
+    assert all(a.grad is not None for a in learnable_a)
+
+
+def test_birealnet_signs_at_zero_with_no_learnable_threshold():
+    model = build_model(ModelConfig(model="birealnet18", width=0.125))
+    names = {n for n, _ in model.named_parameters()}
+    assert not any("rsign_threshold" in n for n in names)
+    assert all(torch.equal(b.rsign_threshold, torch.zeros(b.in_channels)) for b in model.blocks)

@@ -11,7 +11,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .model import ModelConfig, PopBinReActNet18, build_model
+from .model import ModelConfig, PopBinNet18, build_model
 
 FORMAT = "pbkit-checkpoint-1"
 
@@ -35,7 +35,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
-def save_checkpoint(model: PopBinReActNet18, path: str | Path, extra: dict | None = None) -> None:
+def save_checkpoint(model: PopBinNet18, path: str | Path, extra: dict | None = None) -> None:
     path = Path(path)
     meta = {"format": FORMAT, "config": json.dumps(model.config.to_dict()), "extra": json.dumps(extra or {})}
     tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
@@ -66,7 +66,7 @@ def read_metadata(path: str | Path) -> dict:
     return meta
 
 
-def load_checkpoint(path: str | Path) -> tuple[PopBinReActNet18, dict]:
+def load_checkpoint(path: str | Path) -> tuple[PopBinNet18, dict]:
     """Returns the model in eval mode and the checkpoint's `extra` dict (epoch, metrics...)."""
     meta = read_metadata(path)
     try:

@@ -8,8 +8,6 @@ the C code use the same integers.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
@@ -63,7 +61,7 @@ def fold_block(blk) -> BlockIR:
     bits = (blk.weight.detach() >= 0)
     bits = bits ^ (bn_scale < 0).view(-1, 1, 1, 1)
     rsign = torch.floor(blk.rsign_threshold.detach().double() * blk.grid_in + 0.5)
-    delta = max(1, math.floor(9.0 / math.exp(blk.log_a.item()) * blk.grid_out + 0.5))
+    delta = round(float(blk.delta()) * blk.grid_out)  # delta() is already on the grid: this is exact
     return BlockIR(
         in_channels=blk.in_channels, out_channels=blk.out_channels, stride=blk.stride,
         rsign_threshold=rsign.to(torch.int32).numpy(),

@@ -16,9 +16,10 @@ from torch import nn
 
 from .quantizers import fake_quant_to_grid, quantize_int8, round_ste, sign_ste
 
-MODELS = ("reactnet18",)
+MODELS = ("reactnet18", "birealnet18")  # ReActNet: learnable RSign thresholds; Bi-Real: sign at 0
 MODES = ("popbin",)
-DIVISIONS = ("c_times_a",)
+# PopBin's division_num rules (the deck's five rows): delta = N / division_num, N = 9 C.
+DIVISIONS = ("c_plus_a", "n_plus_a", "c_times_a", "n_times_a", "minmax")
 
 
 @dataclass(frozen=True)
@@ -77,31 +78,55 @@ class Stem(nn.Module):
         return levels / self.grid
 
 
+def _initial_log_a(division: str, channels: int) -> float:
+    """log of the `a` that makes delta start at 1.0 (the stem's output range), per division rule."""
+    n = 9 * channels
+    return {"c_plus_a": math.log(n - channels), "n_plus_a": math.log(1e-3), "c_times_a": math.log(9.0),
+            "n_times_a": 0.0, "minmax": 0.0}[division]
+
+
 class PopBinBlock(nn.Module):
     """RSign -> binary 3x3 conv -> BN -> sign -> +-delta, added to a parameter-free shortcut.
 
-    delta = N / (C * a) = 9 / a (division rule c_times_a), a = exp(log_a) learnable per layer,
-    snapped to the output grid and at least one unit.
+    delta = N / division_num with N = 9 C (see `delta`), `a` = exp(log_a) learnable per layer
+    (log-parametrised so Adam's steps are relative), snapped to the output grid, >= 1 unit.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int, grid_in: int) -> None:
+    def __init__(self, in_channels: int, out_channels: int, stride: int, grid_in: int,
+                 division: str = "c_times_a", learn_rsign: bool = True) -> None:
         super().__init__()
         if stride not in (1, 2) or out_channels not in (in_channels, 2 * in_channels):
             raise ValueError("a block keeps its channels, or doubles them with stride 2")
         self.in_channels, self.out_channels, self.stride = in_channels, out_channels, stride
         self.grid_in = grid_in
         self.grid_out = grid_in * 4 if stride == 2 else grid_in
-        self.rsign_threshold = nn.Parameter(torch.zeros(in_channels))
+        self.division = division
+        if learn_rsign:
+            self.rsign_threshold = nn.Parameter(torch.zeros(in_channels))
+        else:  # Bi-Real: plain sign at 0, kept as a buffer so that the fold reads it the same way
+            self.register_buffer("rsign_threshold", torch.zeros(in_channels))
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, 3, 3) * 0.01)
         self.bn = nn.BatchNorm2d(out_channels)
-        self.log_a = nn.Parameter(torch.tensor(math.log(9.0)))
+        log_a = torch.tensor(_initial_log_a(division, in_channels))
+        if division == "minmax":  # no learnable a: the normalisation range is fixed
+            self.register_buffer("log_a", log_a)
+        else:
+            self.log_a = nn.Parameter(log_a)
 
     @property
     def fan_in(self) -> int:
         return 9 * self.in_channels
 
     def delta(self) -> torch.Tensor:
-        raw = 9.0 / torch.exp(self.log_a)  # N / (C * a) with N = 9 C
+        """delta = N / division_num, snapped to the output grid (at least one unit).
+
+        c_plus_a: N / (C + a); n_plus_a: N / (N + a); c_times_a: N / (C a) = 9 / a;
+        n_times_a: N / (N a) = 1 / a; minmax: p min-max normalised over [-N, N], so
+        N / (N - (-N)) = 1/2 (docs/integer-contract.md has the reasoning).
+        """
+        n, c, a = float(self.fan_in), float(self.in_channels), torch.exp(self.log_a)
+        raw = {"c_plus_a": lambda: n / (c + a), "n_plus_a": lambda: n / (n + a), "c_times_a": lambda: 9.0 / a,
+               "n_times_a": lambda: 1.0 / a, "minmax": lambda: 0.5 + 0.0 * a}[self.division]()
         units = torch.clamp(round_ste(raw * self.grid_out), min=1.0)
         return units / self.grid_out
 
@@ -123,7 +148,9 @@ class PopBinBlock(nn.Module):
         return self.shortcut(x) + self.delta() * b
 
 
-class PopBinReActNet18(nn.Module):
+class PopBinNet18(nn.Module):
+    """ReActNet-18 or Bi-RealNet-18 for CIFAR-10 in PopBin form: stem, 4 stages x 4 binary units, head."""
+
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
@@ -133,7 +160,8 @@ class PopBinReActNet18(nn.Module):
         for stage, c_out in enumerate(channels):
             for i in range(4):
                 stride = 2 if (stage > 0 and i == 0) else 1
-                blk = PopBinBlock(c_in, c_out, stride, grid)
+                blk = PopBinBlock(c_in, c_out, stride, grid, config.division,
+                                  learn_rsign=config.model == "reactnet18")
                 blocks.append(blk)
                 c_in, grid = c_out, blk.grid_out
         self.blocks = nn.ModuleList(blocks)
@@ -158,5 +186,5 @@ class PopBinReActNet18(nn.Module):
         return integer_logits(ir, images).to(torch.float64) * ir.meta["logit_scale"]
 
 
-def build_model(config: ModelConfig) -> PopBinReActNet18:
-    return PopBinReActNet18(config)
+def build_model(config: ModelConfig) -> PopBinNet18:
+    return PopBinNet18(config)

@@ -29,7 +29,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     config = ModelConfig(model=args.model, width=args.width, mode=args.mode, division=args.division)
     opts = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                         precision=args.precision, threads=args.threads, limit_train=args.limit_train,
-                        weight_decay=args.weight_decay, resume=args.resume, compile=args.compile)
+                        weight_decay=args.weight_decay, resume=args.resume, compile=args.compile,
+                        schedule=args.schedule, device=args.device)
     row = train(config, opts, args.data, args.out, progress=not args.no_progress)
     print(json.dumps(row) if args.json else f"trained: {args.out}/checkpoint.safetensors  "
           f"test top-1 (QAT graph) {100 * row.get('test_top1_qat', 0):.2f}%")
@@ -235,6 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate of the one-cycle schedule")
+    p.add_argument("--schedule", choices=["onecycle", "cosine"], default="onecycle",
+                   help="learning-rate schedule: one-cycle (default) or 1-epoch warm-up + cosine")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: cuda when available)")
     p.add_argument("--weight-decay", type=float, default=0.0, help="on real-valued parameters only")
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                    help="autocast for training steps; evaluation is always exact")

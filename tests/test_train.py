@@ -45,3 +45,24 @@ def test_an_existing_run_is_never_overwritten(tmp_path):
     with pytest.raises(FileExistsError, match="--resume"):
         train(CONFIG, _opts(epochs=1), data, tmp_path / "run", progress=False)
     assert (tmp_path / "run" / "checkpoint.safetensors").read_bytes() == before
+
+
+def test_cosine_schedule_warms_up_then_decays(tmp_path):
+    data = str(write_tiny_cifar(tmp_path / "cifar"))
+    train(CONFIG, _opts(epochs=3, schedule="cosine"), data, tmp_path / "run", progress=False)
+    with (tmp_path / "run" / "metrics.csv").open() as f:
+        lrs = [float(r["lr"]) for r in csv.DictReader(f)]
+    assert lrs[0] > lrs[1] > lrs[2]  # after the first (warm-up) epoch the rate only falls
+
+
+def test_resume_refuses_a_checkpoint_and_state_from_different_epochs(tmp_path):
+    from pbkit.trainer.checkpoint import load_train_state, save_train_state
+
+    data = str(write_tiny_cifar(tmp_path / "cifar"))
+    run = tmp_path / "run"
+    train(CONFIG, _opts(epochs=2, stop_after=1), data, run, progress=False)
+    state = load_train_state(run / "train_state.pt")
+    state["epoch"] = 0
+    save_train_state(state, run / "train_state.pt")
+    with pytest.raises(ValueError, match="interrupted between the two writes"):
+        train(CONFIG, _opts(epochs=2, resume=True), data, run, progress=False)

@@ -28,6 +28,8 @@ class TrainOptions:
     lr: float = 2e-3
     weight_decay: float = 0.0
     seed: int = 0
+    schedule: str = "onecycle"  # or "cosine": one epoch of linear warm-up, then cosine decay
+    device: str = "auto"  # "cpu", "cuda" or "auto" (cuda when available)
     precision: str = "fp32"  # "bf16" autocasts training steps only (slower on some CPUs); eval is exact
     threads: int | None = None
     limit_train: int | None = None  # use the first N training images (smoke runs)
@@ -43,10 +45,33 @@ def _evaluate_float(model, split: cifar.Split, batch: int = 1000) -> float:
     correct = 0
     with torch.no_grad():
         for i in range(0, len(split), batch):
-            logits = model.float_forward(torch.from_numpy(split.images[i:i + batch]))
+            images = torch.from_numpy(split.images[i:i + batch]).to(model.fc.weight.device)
+            logits = model.float_forward(images).cpu()
             correct += int((logits.argmax(1).numpy() == split.labels[i:i + batch]).sum())
     model.train(was_training)
     return correct / max(1, len(split))
+
+
+def _scheduler(optimizer: torch.optim.Optimizer, opts: TrainOptions, steps_per_epoch: int):
+    total = opts.epochs * steps_per_epoch
+    if opts.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=opts.lr, total_steps=total, pct_start=0.15)
+    if opts.schedule == "cosine":
+        warmup = min(steps_per_epoch, total - 1)
+        return torch.optim.lr_scheduler.SequentialLR(optimizer, [
+            torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=0.01, total_iters=warmup),
+            torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, total - warmup)),
+        ], milestones=[warmup])
+    raise ValueError(f"unknown schedule {opts.schedule!r}; choose onecycle or cosine")
+
+
+def _tensorboard(out: Path):
+    """A SummaryWriter in RUN_DIR/tensorboard when TensorBoard is installed, else None."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(out / "tensorboard"))
 
 
 def train(config: ModelConfig, opts: TrainOptions, data_dir: str, out_dir: str | Path,
@@ -57,23 +82,27 @@ def train(config: ModelConfig, opts: TrainOptions, data_dir: str, out_dir: str |
     train_split = cifar.load_split(data_dir, "train").head(opts.limit_train)
     test_split = cifar.load_split(data_dir, "test")
     out.mkdir(parents=True, exist_ok=True)
+    device = torch.device("cuda" if opts.device == "auto" and torch.cuda.is_available()
+                          else ("cpu" if opts.device == "auto" else opts.device))
     torch.manual_seed(opts.seed)
-    model = build_model(config)
+    model = build_model(config).to(device)
     binary = [p for n, p in model.named_parameters() if n.endswith(".weight") and p.dim() == 4 and "blocks" in n]
     others = [p for p in model.parameters() if all(p is not b for b in binary)]
     optimizer = torch.optim.Adam([{"params": binary, "weight_decay": 0.0},
                                   {"params": others, "weight_decay": opts.weight_decay}], lr=opts.lr)
     steps_per_epoch = math.ceil(len(train_split) / opts.batch_size)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=opts.lr, epochs=opts.epochs,
-                                                    steps_per_epoch=steps_per_epoch, pct_start=0.15)
+    scheduler = _scheduler(optimizer, opts, steps_per_epoch)
     ckpt_path, state_path, metrics_path = out / "checkpoint.safetensors", out / "train_state.pt", out / "metrics.csv"
     start_epoch = 0
     if opts.resume and state_path.exists():
-        resumed, _ = load_checkpoint(ckpt_path)
+        resumed, resumed_extra = load_checkpoint(ckpt_path)
         if resumed.config != config:
             raise ValueError(f"{ckpt_path}: config {resumed.config} differs from the requested {config}")
         model.load_state_dict(resumed.state_dict())
         state = load_train_state(state_path)
+        if int(resumed_extra.get("epoch", -1)) != int(state["epoch"]):
+            raise ValueError(f"{out}: the checkpoint is from epoch {resumed_extra.get('epoch')} but the training "
+                             f"state from epoch {int(state['epoch'])} (interrupted between the two writes)")
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         start_epoch = int(state["epoch"])
@@ -87,6 +116,7 @@ def train(config: ModelConfig, opts: TrainOptions, data_dir: str, out_dir: str |
     images = torch.from_numpy(train_split.images)
     labels = torch.from_numpy(train_split.labels)
     use_bf16 = opts.precision == "bf16"
+    writer = _tensorboard(out)
     forward = torch.compile(model.float_forward) if opts.compile else model.float_forward
     best = {}
     for epoch in range(start_epoch, opts.epochs):
@@ -99,9 +129,9 @@ def train(config: ModelConfig, opts: TrainOptions, data_dir: str, out_dir: str |
                    file=sys.stderr, dynamic_ncols=True)
         for step in bar:
             idx = order[step * opts.batch_size:(step + 1) * opts.batch_size]
-            batch = cifar.augment(images[idx], gen)
-            target = labels[idx]
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
+            batch = cifar.augment(images[idx], gen).to(device, non_blocking=True)
+            target = labels[idx].to(device, non_blocking=True)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
                 logits = forward(batch)
                 loss = F.cross_entropy(logits.float(), target)
             optimizer.zero_grad(set_to_none=True)
@@ -126,6 +156,10 @@ def train(config: ModelConfig, opts: TrainOptions, data_dir: str, out_dir: str |
         save_train_state({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                           "epoch": epoch + 1}, state_path)
         print(json.dumps(row), file=sys.stderr, flush=True)
+        if writer:
+            for key in ("lr", "train_loss", "train_top1", "test_top1_qat", "images_per_s"):
+                writer.add_scalar(key, row[key], epoch + 1)
+            writer.flush()
         best = row
         if opts.stop_after is not None and epoch + 1 >= opts.stop_after:
             break

@@ -32,8 +32,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
                         weight_decay=args.weight_decay, resume=args.resume, compile=args.compile,
                         schedule=args.schedule, device=args.device)
     row = train(config, opts, args.data, args.out, progress=not args.no_progress)
+    if row.get("rank", 0) != 0:  # under torchrun only rank 0 reports
+        return EXIT_OK
     print(json.dumps(row) if args.json else f"trained: {args.out}/checkpoint.safetensors  "
-          f"test top-1 (QAT graph) {100 * row.get('test_top1_qat', 0):.2f}%")
+          f"test top-1 (QAT graph) {100 * row['test_top1_qat']:.2f}%")
     return EXIT_OK
 
 

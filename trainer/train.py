@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -74,8 +76,30 @@ def _tensorboard(out: Path):
     return SummaryWriter(str(out / "tensorboard"))
 
 
+def _distributed(device: torch.device) -> tuple[int, int]:
+    """(rank, world size). Under torchrun (WORLD_SIZE > 1) joins the process group: NCCL on GPUs, gloo on CPU."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return dist.get_rank(), world
+
+
+def params_fingerprint(model: torch.nn.Module) -> str:
+    """sha256 of every parameter and buffer: equal on every rank when data-parallel training stays in sync."""
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
 def train(config: ModelConfig, opts: TrainOptions, data_dir: str, out_dir: str | Path,
           progress: bool = True) -> dict:
+    """Train; returns the last epoch's metrics (and `params_sha256`). Rank 0 alone writes files."""
     out = Path(out_dir)
     if opts.threads:
         torch.set_num_threads(opts.threads)
@@ -84,6 +108,11 @@ def train(config: ModelConfig, opts: TrainOptions, data_dir: str, out_dir: str |
     out.mkdir(parents=True, exist_ok=True)
     device = torch.device("cuda" if opts.device == "auto" and torch.cuda.is_available()
                           else ("cpu" if opts.device == "auto" else opts.device))
+    rank, world = _distributed(device)
+    if device.type == "cuda" and world > 1:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    lead = rank == 0
+    progress = progress and lead
     torch.manual_seed(opts.seed)
     model = build_model(config).to(device)
     binary = [p for n, p in model.named_parameters() if n.endswith(".weight") and p.dim() == 4 and "blocks" in n]
@@ -108,16 +137,26 @@ def train(config: ModelConfig, opts: TrainOptions, data_dir: str, out_dir: str |
         start_epoch = int(state["epoch"])
     elif metrics_path.exists() and not opts.resume:
         raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
-    if start_epoch == 0:
+    if world > 1:
+        torch.distributed.barrier()  # every rank has checked the run folder before rank 0 writes to it
+    if lead and start_epoch == 0:
         with metrics_path.open("w", newline="") as f:  # a fresh run: metrics start over
             csv.writer(f).writerow(METRICS_FIELDS)
-    (out / "config.json").write_text(json.dumps({"model": config.to_dict(), "train": opts.__dict__}, indent=2))
+    if lead:
+        (out / "config.json").write_text(json.dumps({"model": config.to_dict(), "train": opts.__dict__,
+                                                     "world_size": world}, indent=2))
 
     images = torch.from_numpy(train_split.images)
     labels = torch.from_numpy(train_split.labels)
     use_bf16 = opts.precision == "bf16"
-    writer = _tensorboard(out)
-    forward = torch.compile(model.float_forward) if opts.compile else model.float_forward
+    writer = _tensorboard(out) if lead else None
+    if world > 1:
+        # DDP all-reduces gradients and broadcasts rank 0's BN statistics every step.
+        forward = torch.nn.parallel.DistributedDataParallel(model)
+    else:
+        forward = model.float_forward
+    if opts.compile:
+        forward = torch.compile(forward)
     best = {}
     for epoch in range(start_epoch, opts.epochs):
         # Per-epoch generator: a resumed run draws the same batches as an uninterrupted one.
@@ -129,8 +168,9 @@ def train(config: ModelConfig, opts: TrainOptions, data_dir: str, out_dir: str |
                    file=sys.stderr, dynamic_ncols=True)
         for step in bar:
             idx = order[step * opts.batch_size:(step + 1) * opts.batch_size]
-            batch = cifar.augment(images[idx], gen).to(device, non_blocking=True)
-            target = labels[idx].to(device, non_blocking=True)
+            # Every rank draws the same augmentation for the global batch, then keeps its share.
+            batch = cifar.augment(images[idx], gen)[rank::world].to(device, non_blocking=True)
+            target = labels[idx][rank::world].to(device, non_blocking=True)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
                 logits = forward(batch)
                 loss = F.cross_entropy(logits.float(), target)
@@ -138,31 +178,45 @@ def train(config: ModelConfig, opts: TrainOptions, data_dir: str, out_dir: str |
             loss.backward()
             optimizer.step()
             scheduler.step()
-            seen += len(idx)
-            loss_sum += float(loss.detach()) * len(idx)
+            seen += len(target)
+            loss_sum += float(loss.detach()) * len(target)
             correct += int((logits.argmax(1) == target).sum())
             if step % 20 == 0:
                 bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}",
                                 img_s=f"{seen / (time.time() - t0):.0f}")
         bar.close()
         seconds = time.time() - t0
-        test_top1 = _evaluate_float(model, test_split)
+        if world > 1:
+            # BN running statistics move with each rank's own shard after the last forward; rank 0's
+            # are the ones DDP broadcasts, so make them everyone's before evaluating and saving.
+            for buffer in model.buffers():
+                torch.distributed.broadcast(buffer, src=0)
+            totals = torch.tensor([loss_sum, correct, seen], dtype=torch.float64)
+            torch.distributed.all_reduce(totals)
+            loss_sum, correct, seen = float(totals[0]), int(totals[1]), int(totals[2])
         row = {"epoch": epoch + 1, "lr": scheduler.get_last_lr()[0], "train_loss": loss_sum / seen,
-               "train_top1": correct / seen, "test_top1_qat": test_top1, "images_per_s": seen / seconds,
+               "train_top1": correct / seen, "test_top1_qat": None, "images_per_s": seen / seconds,
                "seconds": seconds}
-        with metrics_path.open("a", newline="") as f:
-            csv.writer(f).writerow([row[k] for k in METRICS_FIELDS])
-        save_checkpoint(model, ckpt_path, extra={"epoch": epoch + 1, "test_top1_qat": test_top1})
-        save_train_state({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                          "epoch": epoch + 1}, state_path)
-        print(json.dumps(row), file=sys.stderr, flush=True)
-        if writer:
-            for key in ("lr", "train_loss", "train_top1", "test_top1_qat", "images_per_s"):
-                writer.add_scalar(key, row[key], epoch + 1)
-            writer.flush()
+        if lead:  # rank 0 alone evaluates and writes; the others wait at the barrier
+            row["test_top1_qat"] = _evaluate_float(model, test_split)
+            with metrics_path.open("a", newline="") as f:
+                csv.writer(f).writerow([row[k] for k in METRICS_FIELDS])
+            save_checkpoint(model, ckpt_path, extra={"epoch": epoch + 1, "test_top1_qat": row["test_top1_qat"]})
+            save_train_state({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                              "epoch": epoch + 1}, state_path)
+            print(json.dumps(row), file=sys.stderr, flush=True)
+            if writer:
+                for key in ("lr", "train_loss", "train_top1", "test_top1_qat", "images_per_s"):
+                    writer.add_scalar(key, row[key], epoch + 1)
+                writer.flush()
         best = row
+        if world > 1:
+            torch.distributed.barrier()
         if opts.stop_after is not None and epoch + 1 >= opts.stop_after:
             break
+    best = {**best, "params_sha256": params_fingerprint(model), "rank": rank, "world_size": world}
+    if not lead:
+        return best
     try:
         from .plots import plot_training_curves
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from pbkit.boards import Board
+from pbkit.files import atomic_write_bytes
 from pbkit.ir import IntegerModel
-from pbkit.trainer.checkpoint import atomic_write_bytes
 from pbkit.trainer.fold import check_ranges
 
 from .plan import check_fits, plan_memory

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pbkit.paths import firmware_dir
+from pbkit.host.build import model_build_inputs
+from pbkit.paths import FIRMWARE_DIR
 
 
 class HostBuildError(RuntimeError):
@@ -27,12 +28,12 @@ def build_host(model_dir: Path, out: Path | None = None, cc: str = "gcc", flags:
     model_dir = Path(model_dir)
     if shutil.which(cc) is None:
         raise HostBuildError(f"{cc} not found: a host C compiler is needed to check the export")
-    fw = firmware_dir()
     out = Path(out) if out else model_dir / "build" / "host" / "pb_host_runner"
     out.parent.mkdir(parents=True, exist_ok=True)
-    sources = [fw / "host" / "pb_host_runner.c", *sorted((fw / "kernels").glob("*.c")), *sorted(model_dir.glob("*.c"))]
-    cmd = [cc, *flags, "-std=c11", "-Wall", "-Wextra", "-Werror", f"-I{fw / 'include'}", f"-I{fw / 'kernels'}",
-           f"-I{model_dir}", *map(str, sources), "-o", str(out)]
+    sources, includes = model_build_inputs(model_dir, kernels=True)
+    cmd = [cc, *flags, "-std=c11", "-Wall", "-Wextra", "-Werror", f"-I{FIRMWARE_DIR / 'include'}",
+           *(f"-I{d}" for d in includes), str(FIRMWARE_DIR / "host" / "pb_host_runner.c"), *map(str, sources),
+           "-o", str(out)]
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
         raise HostBuildError(f"host build failed:\n{' '.join(cmd)}\n{result.stderr}")

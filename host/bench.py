@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from pbkit.trainer.checkpoint import atomic_write_bytes
+from pbkit.boards import ticks_to_counter
+from pbkit.files import atomic_write_bytes
 from pbkit.trainer.data import Split
 
 from .link import BoardInfo, BoardLink, LinkError
@@ -51,10 +52,8 @@ def expected_from_checkpoint(checkpoint: Path, images: np.ndarray) -> Expected:
 
 
 def counter_value(info: BoardInfo, ticks: int) -> float:
-    """Board ticks -> instructions (QEMU: -icount makes each instruction 2**shift ns) or cycles."""
-    if info.counter == "cycles":
-        return float(ticks)
-    return ticks * 1e9 / (info.clock_hz * 2**info.icount_shift)
+    """Ticks -> instructions or cycles, with the clock and shift the board itself reported."""
+    return ticks_to_counter(ticks, info.counter, info.clock_hz, info.icount_shift)
 
 
 def check_board(info: BoardInfo, expected: Expected, input_shape: tuple[int, int, int], url: str) -> None:

@@ -15,10 +15,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from pbkit.boards import Board, get_board
-
-#: The firmware source tree (a sibling of host/ in the repository).
-FIRMWARE_DIR = Path(__file__).resolve().parent.parent / "firmware"
+from pbkit.boards import COUNTER_CODES, Board, get_board
+from pbkit.paths import FIRMWARE_DIR
 
 GCC = "arm-none-eabi-gcc"
 SIZE = "arm-none-eabi-size"
@@ -42,8 +40,6 @@ COMMON_FLAGS = [
     "-nostartfiles",
     "--specs=nano.specs",
 ]
-
-COUNTER_KINDS = {"cycles": 0, "instructions": 1}  # PB_COUNTER_CYCLES / PB_COUNTER_INSTRUCTIONS
 
 
 class FirmwareBuildError(RuntimeError):
@@ -71,12 +67,12 @@ class BuildResult:
 
 def board_defines(board: Board) -> list[str]:
     """The -D flags that carry a board's facts into the C code (pb_board.h)."""
-    if board.counter not in COUNTER_KINDS:
+    if board.counter not in COUNTER_CODES:
         raise FirmwareBuildError(f"board {board.name}: unknown counter kind {board.counter!r}")
     return [
         f'-DPB_BOARD_NAME="{board.name}"',
         f"-DPB_CLOCK_HZ={board.clock_hz}u",
-        f"-DPB_COUNTER_KIND={COUNTER_KINDS[board.counter]}",
+        f"-DPB_COUNTER_KIND={COUNTER_CODES[board.counter]}",
         f"-DPB_ICOUNT_SHIFT={board.icount_shift if board.emulated else 0}",
     ]
 

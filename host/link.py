@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import serial
 from cobs import cobs
 
+from pbkit.boards import COUNTER_CODES
+
 PROTOCOL_VERSION = 1
 
 MSG_HELLO = 0x01
@@ -47,7 +49,7 @@ ERROR_NAMES = {
     ERR_INTERNAL: "INTERNAL",
 }
 
-COUNTER_KINDS = {0: "cycles", 1: "instructions"}
+COUNTER_KINDS = {code: kind for kind, code in COUNTER_CODES.items()}
 
 HEADER = struct.Struct("<BBH")
 CRC = struct.Struct("<I")

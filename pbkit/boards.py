@@ -4,6 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: How firmware and host encode the counter kind (PB_COUNTER_KIND, HELLO's counter byte).
+COUNTER_CODES = {"cycles": 0, "instructions": 1}
+
+
+def ticks_to_counter(ticks: int, counter: str, clock_hz: int, icount_shift: int) -> float:
+    """Counter ticks -> instructions (QEMU) or cycles (hardware).
+
+    Under QEMU's -icount each instruction advances virtual time by 2**shift ns, and SysTick
+    runs at clock_hz of that virtual time.
+    """
+    if counter == "cycles":
+        return float(ticks)
+    return ticks * 1e9 / (clock_hz * 2**icount_shift)
+
 
 @dataclass(frozen=True)
 class Board:
@@ -24,12 +38,7 @@ class Board:
         return self.qemu_machine is not None
 
     def ticks_to_counter(self, ticks: int) -> float:
-        """Counter ticks -> instructions (QEMU) or cycles (hardware)."""
-        if self.counter == "cycles":
-            return float(ticks)
-        # Under -icount each instruction advances virtual time by 2**shift ns; SysTick
-        # runs at clock_hz of that virtual time.
-        return ticks * 1e9 / (self.clock_hz * 2**self.icount_shift)
+        return ticks_to_counter(ticks, self.counter, self.clock_hz, self.icount_shift)
 
 
 BOARDS: dict[str, Board] = {

@@ -191,7 +191,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         summary = run_bench(urls, checkpoint, split, Path(args.report), timeout=args.timeout)
     summary.update({"flash_bytes": built.flash_bytes, "ram_bytes": built.ram_bytes,
                     "checkpoint": checkpoint.name})
-    from pbkit.trainer.checkpoint import atomic_write_bytes
+    from pbkit.files import atomic_write_bytes
 
     atomic_write_bytes(Path(args.report), (json.dumps(summary, indent=2) + "\n").encode())
     print()

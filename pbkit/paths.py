@@ -5,14 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def firmware_dir() -> Path:
-    path = ROOT / "firmware"
-    if not (path / "kernels").is_dir():
-        raise FileNotFoundError(f"{path}: firmware sources not found; pbkit runs from a source checkout "
-                                "(pip install -e .)")
-    return path
+#: The firmware and kernel sources; pbkit runs from a source checkout (pip install -e .).
+FIRMWARE_DIR = ROOT / "firmware"
 
 
 PRETRAINED = Path(__file__).resolve().parent / "pretrained"

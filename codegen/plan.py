@@ -30,14 +30,15 @@ class MemoryPlan:
     bit_buffer_words: int
     head_scratch_words: int
     weight_bytes: int  # binary weights, packed
-    threshold_bytes: int
+    threshold_bytes: int  # RSign thresholds, and popbin blocks' popcount thresholds
+    requant_bytes: int  # requant blocks' multipliers and biases (the baseline; 0 for popbin models)
     stem_bytes: int
     head_bytes: int
     max_abs_residual: int
 
     @property
     def model_flash_bytes(self) -> int:
-        return self.weight_bytes + self.threshold_bytes + self.stem_bytes + self.head_bytes
+        return self.weight_bytes + self.threshold_bytes + self.requant_bytes + self.stem_bytes + self.head_bytes
 
     @property
     def model_ram_bytes(self) -> int:
@@ -54,21 +55,26 @@ def plan_memory(ir: IntegerModel) -> MemoryPlan:
     c = ir.stem.weight.shape[0]
     residual = h * w * c
     bit_words = 0
-    weight_bytes = threshold_bytes = 0
+    weight_bytes = threshold_bytes = requant_bytes = 0
     for blk in ir.blocks:
         bit_words = max(bit_words, (h + 2) * (w + 2) * words_for(blk.in_channels))
         if blk.stride == 2:
             h, w = h // 2, w // 2
         residual = max(residual, h * w * blk.out_channels)
         weight_bytes += 4 * blk.out_channels * 9 * words_for(blk.in_channels)
-        threshold_bytes += 4 * (blk.in_channels + blk.out_channels)
+        threshold_bytes += 4 * blk.in_channels
+        if blk.kind == "requant":  # int32 multiplier + bias per output channel, no popcount threshold
+            requant_bytes += 8 * blk.out_channels
+        else:
+            threshold_bytes += 4 * blk.out_channels
     bound = max(ir.residual_bound())
     # Pool sums are formed in int32 and stored back: the stored values are what the bound covers.
     residual_bits = 16 if bound <= 32767 else 32
     return MemoryPlan(
         residual_bits=residual_bits, residual_elements=residual, bit_buffer_words=bit_words,
         head_scratch_words=ir.head.weight.shape[1], weight_bytes=weight_bytes,
-        threshold_bytes=threshold_bytes, stem_bytes=ir.stem.weight.size + 4 * ir.stem.thresholds.size,
+        threshold_bytes=threshold_bytes, requant_bytes=requant_bytes,
+        stem_bytes=ir.stem.weight.size + 4 * ir.stem.thresholds.size,
         head_bytes=ir.head.weight.size + 4 * ir.head.bias.size, max_abs_residual=bound,
     )
 

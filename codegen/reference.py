@@ -37,7 +37,21 @@ def _binconv(blk, x: np.ndarray) -> np.ndarray:
     weights = pack_channels(blk.weight_bits).reshape(blk.out_channels, 9 * words_for(c))
     xor = window[:, :, :, None, :] ^ weights[None, None, None, :, :]
     count = popcount32(xor).sum(-1)  # n, ho, wo, cout
-    return np.where(count <= blk.popcount_threshold[None, None, None, :], blk.delta, -blk.delta)
+    return _branch(blk, count)
+
+
+def _branch(blk, count: np.ndarray) -> np.ndarray:
+    """What the block adds to the residual stream, from the popcounts (last axis: output channel)."""
+    if blk.kind == "popbin":
+        return np.where(count <= blk.popcount_threshold, blk.delta, -blk.delta)
+    if blk.kind == "requant":
+        dot = blk.fan_in - 2 * count  # p, the +-1 dot product
+        acc = dot * blk.multiplier.astype(np.int64) + blk.bias.astype(np.int64)
+        # The kernel forms acc in int32; past 2^31 it would wrap, and this reference would not.
+        if acc.size and np.abs(acc).max() >= 2**31:
+            raise OverflowError(f"requant p * M + B reaches {int(np.abs(acc).max())}, past int32")
+        return acc >> blk.shift  # numpy's >> on signed integers is arithmetic: floor, as in C
+    raise ValueError(f"unknown block kind {blk.kind!r}")
 
 
 def run(ir: IntegerModel, images: np.ndarray) -> np.ndarray:
@@ -51,7 +65,7 @@ def run(ir: IntegerModel, images: np.ndarray) -> np.ndarray:
         if blk.out_channels == 2 * blk.in_channels:
             x = np.concatenate([x, x], axis=-1)
         x = x + branch
-    pooled = x.sum(axis=(1, 2))
+    pooled = x.sum(axis=(1, 2)) >> ir.head.pool_shift  # arithmetic on signed integers: floor, as in C
     return pooled @ ir.head.weight.astype(np.int64).T + ir.head.bias.astype(np.int64)
 
 

@@ -12,7 +12,7 @@ import numpy as np
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 import pbkit
-from pbkit.ir import IntegerModel
+from pbkit.ir import BlockIR, IntegerModel
 
 from .pack import pack_channels, words_for
 from .plan import MemoryPlan, plan_memory
@@ -43,6 +43,48 @@ def _environment() -> Environment:
     return env
 
 
+def _int32_list(values: np.ndarray) -> list[int]:
+    return np.asarray(values).astype(np.int64).tolist()
+
+
+def _branch(blk: BlockIR, index: int) -> dict:
+    """The kind-specific part of a block: its note, its int32 arrays and the conv fields naming them.
+
+    A popbin block renders exactly as before requant blocks existed (kind 0 is C's default), so
+    popbin exports stay byte-identical; a requant block names its kind and its requant fields.
+    """
+    if blk.kind == "popbin":
+        name = f"popcount_threshold_{index}"
+        return {"note": f"delta {blk.delta}", "block_fields": [],
+                "branch_arrays": [{"name": name, "numbers": _int32_list(blk.popcount_threshold)}],
+                "branch_fields": [f".popcount_threshold = {name}"]}
+    if blk.kind == "requant":
+        _check_requant(blk)
+        multiplier, bias = f"multiplier_{index}", f"bias_{index}"
+        return {"note": f"requant, shift {blk.shift}", "block_fields": [".kind = PB_BLOCK_REQUANT"],
+                "branch_arrays": [{"name": multiplier, "numbers": _int32_list(blk.multiplier)},
+                                  {"name": bias, "numbers": _int32_list(blk.bias)}],
+                "branch_fields": [f".fan_in = {blk.fan_in}", f".shift = {blk.shift}",
+                                  f".multiplier = {multiplier}", f".bias = {bias}"]}
+    raise ValueError(f"block {index}: unknown kind {blk.kind!r}; the kernels run popbin and requant blocks")
+
+
+def _check_requant(blk: BlockIR) -> None:
+    """The kernel's int32 multiply-add must not wrap for any |p| <= N, and its shift must be valid C."""
+    if not 0 <= blk.shift <= 31:
+        raise ValueError(f"requant shift {blk.shift} outside 0..31")
+    reach = np.abs(blk.multiplier.astype(np.int64)) * blk.fan_in + np.abs(blk.bias.astype(np.int64))
+    if reach.max() >= 2**31:
+        raise OverflowError(f"requant |p * M + B| can reach {int(reach.max())}, past int32")
+
+
+def _head_fields(ir: IntegerModel) -> list[str]:
+    """Head fields beyond the FC: none without a pool shift (C's 0), so popbin exports stay byte-identical."""
+    if not 0 <= ir.head.pool_shift <= 31:
+        raise ValueError(f"head pool_shift {ir.head.pool_shift} outside 0..31")
+    return [f".pool_shift = {ir.head.pool_shift}"] if ir.head.pool_shift else []
+
+
 def build_context(ir: IntegerModel, kernel: str = "fast", source: str = "a pbkit checkpoint") -> dict:
     """Everything the templates print, flattened into plain numbers and lists."""
     if kernel not in KERNELS:
@@ -63,7 +105,7 @@ def build_context(ir: IntegerModel, kernel: str = "fast", source: str = "a pbkit
             "pool_ref": f"&pool_{len(blocks)}" if blk.stride == 2 else "0",
             "rsign_threshold": blk.rsign_threshold.astype(np.int64).tolist(),
             "weights": pack_channels(blk.weight_bits).ravel().tolist(),
-            "popcount_threshold": blk.popcount_threshold.astype(np.int64).tolist(),
+            **_branch(blk, len(blocks)),
         })
         h, w = out_h, out_w
     sha = ir.sha256()
@@ -78,7 +120,7 @@ def build_context(ir: IntegerModel, kernel: str = "fast", source: str = "a pbkit
                  "channels": ir.stem.weight.shape[0], "levels": ir.stem.levels},
         "blocks": blocks,
         "head": {"weight": ir.head.weight.ravel().tolist(), "bias": ir.head.bias.ravel().tolist(),
-                 "positions": h * w, "channels": ir.head.weight.shape[1]},
+                 "positions": h * w, "channels": ir.head.weight.shape[1], "fields": _head_fields(ir)},
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from collections.abc import Iterable
 from pathlib import Path
 
 OBJDUMP = "arm-none-eabi-objdump"
@@ -12,7 +13,14 @@ OBJDUMP = "arm-none-eabi-objdump"
 # SMULL, SMLAL, SMUAD/SMUSD, SMLAD/SMLSD, and the divides for good measure.
 MULTIPLY = re.compile(r"^(mul|mla|mls|smul\w*|smla\w*|smml\w*|smmul\w*|smua\w*|smus\w*|smls\w*|umull|umlal|umaal|"
                       r"sdiv|udiv)(s|\.w|\.n)?$")
-BINARY_LAYER_FUNCTIONS = ("pb_rsign_pack", "pb_binconv3x3_popbin", "pb_sumpool2x2_dup")
+#: The binary-layer functions a network runs, by block kind (pbkit.ir BlockIR.kind). A popbin
+#: network's have no multiply at all; the baseline's requant conv multiplies once per output
+#: element by design (the requantization the comparison counts), so a scan must find it there.
+BINARY_LAYER_FUNCTIONS_BY_KIND = {
+    "popbin": ("pb_rsign_pack", "pb_binconv3x3_popbin", "pb_sumpool2x2_dup"),
+    "requant": ("pb_rsign_pack", "pb_binconv3x3_requant", "pb_sumpool2x2_dup"),
+}
+BINARY_LAYER_FUNCTIONS = BINARY_LAYER_FUNCTIONS_BY_KIND["popbin"]
 
 
 def disassemble(elf: Path) -> dict[str, list[str]]:
@@ -49,3 +57,18 @@ def scan(elf: Path, functions: tuple[str, ...] = BINARY_LAYER_FUNCTIONS) -> dict
     if missing:
         raise ValueError(f"{elf}: functions not found in the disassembly: {', '.join(missing)}")
     return {f: multiplies(code[f]) for f in functions}
+
+
+def binary_layer_functions(kinds: Iterable[str]) -> tuple[str, ...]:
+    """The binary-layer functions of a network whose blocks have these kinds, each once, in order."""
+    names: dict[str, None] = {}
+    for kind in kinds:
+        if kind not in BINARY_LAYER_FUNCTIONS_BY_KIND:
+            raise ValueError(f"unknown block kind {kind!r}; known: {', '.join(BINARY_LAYER_FUNCTIONS_BY_KIND)}")
+        names.update(dict.fromkeys(BINARY_LAYER_FUNCTIONS_BY_KIND[kind]))
+    return tuple(names)
+
+
+def count_multiplies(elf: Path, functions: tuple[str, ...] = BINARY_LAYER_FUNCTIONS) -> dict[str, int]:
+    """How many multiply instructions each named function contains (what `scan` lists, counted)."""
+    return {name: len(found) for name, found in scan(elf, functions).items()}

@@ -225,6 +225,7 @@ class BoardLink:
             raise LinkError(f"cannot open {url_or_port}: {e}") from None
         self._rx = bytearray()
         self._seq = 0
+        self._unanswered: set[int] = set()  # seqs sent whose reply has not come (yet)
         # A leading delimiter ends whatever partial frame the board may hold (it ignores
         # empty frames), so the first request is never glued to old garbage.
         self.send_raw(b"\x00")
@@ -291,7 +292,19 @@ class BoardLink:
         seq = self._next_seq()
         self.discard_input()
         self.send_raw(encode_frame(msg_type, seq, payload))
-        frame = self.read_frame()
+        if len(self._unanswered) > 1024:  # a board that never answered: forget the oldest history
+            self._unanswered.clear()
+        self._unanswered.add(seq)
+        deadline = time.monotonic() + self.timeout
+        while True:
+            frame = self.read_frame(timeout=max(0.0, deadline - time.monotonic()))
+            # A late answer to an earlier request we gave up on (a timed-out request, a spare
+            # HELLO of wait_ready) is stale: drop it and keep waiting for ours.
+            if frame.seq != seq and frame.seq in self._unanswered:
+                self._unanswered.discard(frame.seq)
+                continue
+            break
+        self._unanswered.discard(seq)
         if frame.type == MSG_ERROR:
             err = parse_error(frame)
             if err.seq not in (seq, SEQ_UNKNOWN):
@@ -315,12 +328,14 @@ class BoardLink:
         while True:
             seq = self._next_seq()
             sent.add(seq)
+            self._unanswered.add(seq)
             self.send_raw(b"\x00" + encode_frame(MSG_HELLO, seq))
             attempt_end = min(deadline, time.monotonic() + attempt_timeout)
             try:
                 while True:
                     frame = self.read_frame(timeout=max(0.0, attempt_end - time.monotonic()))
                     if frame.type == MSG_HELLO | MSG_REPLY and frame.seq in sent:
+                        self._unanswered.discard(frame.seq)
                         return parse_hello(frame.payload)
                     # Anything else answers a frame cut short by the boot: ignore it.
             except LinkTimeout:

@@ -27,15 +27,40 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     _maybe_download(args)
     config = ModelConfig(model=args.model, width=args.width, mode=args.mode, division=args.division)
+    if config.mode == "ptq-popcount":
+        return _convert_ptq(args)
     opts = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                         precision=args.precision, threads=args.threads, limit_train=args.limit_train,
                         weight_decay=args.weight_decay, resume=args.resume, compile=args.compile,
-                        schedule=args.schedule, device=args.device)
+                        schedule=args.schedule, device=args.device, two_step=args.two_step,
+                        teacher=args.teacher, kd_weight=args.kd_weight, kd_temperature=args.kd_temperature,
+                        init_from=args.init_from)
     row = train(config, opts, args.data, args.out, progress=not args.no_progress)
     if row.get("rank", 0) != 0:  # under torchrun only rank 0 reports
         return EXIT_OK
     print(json.dumps(row) if args.json else f"trained: {args.out}/checkpoint.safetensors  "
           f"test top-1 (QAT graph) {100 * row['test_top1_qat']:.2f}%")
+    return EXIT_OK
+
+
+def _convert_ptq(args: argparse.Namespace) -> int:
+    """--mode ptq-popcount trains nothing: it converts the baseline given with --from."""
+    from pbkit.trainer.checkpoint import save_checkpoint
+    from pbkit.trainer.model import convert_to_ptq
+
+    if not args.init_from:
+        raise CliError("--mode ptq-popcount converts a trained baseline: pass it with --from CHECKPOINT")
+    baseline, _ = _load(args.init_from)
+    if (baseline.config.model, baseline.config.width) != (args.model, args.width):
+        raise CliError(f"{args.init_from} is {baseline.config.model} width {baseline.config.width}, "
+                       f"not the requested {args.model} width {args.width}")
+    if baseline.config.mode != "baseline":
+        raise CliError(f"{args.init_from} is a {baseline.config.mode} checkpoint; ptq-popcount converts a baseline")
+    out = Path(args.out) / "checkpoint.safetensors"
+    if out.exists():
+        raise CliError(f"{out} already exists; choose another --out")
+    save_checkpoint(convert_to_ptq(baseline), out, extra={"converted_from": str(args.init_from)})
+    print(json.dumps({"checkpoint": str(out)}) if args.json else f"converted (no training): {out}")
     return EXIT_OK
 
 
@@ -218,6 +243,22 @@ def _cmd_ops(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_experiment(args: argparse.Namespace) -> int:
+    from pbkit.trainer.experiment import run_deck_tables
+    from pbkit.trainer.train import TrainOptions
+
+    opts = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                        threads=args.threads, limit_train=args.limit_train, compile=args.compile)
+    results = run_deck_tables(args.width, opts, args.data, args.out, limit_test=args.limit_test,
+                              progress=not args.no_progress, only=args.only)
+    if args.json:
+        print(json.dumps(results))
+    else:
+        print((Path(args.out) / "results.md").read_text())
+        print(f"wrote {args.out}/results.md, results.csv, results.png")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pbkit",
@@ -232,7 +273,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="reactnet18", help="reactnet18 (learnable RSign thresholds, default) or "
                    "birealnet18 (sign at 0)")
     p.add_argument("--width", type=float, default=0.25, help="width multiplier: C0 = 64 x W (default 0.25)")
-    p.add_argument("--mode", default="popbin", help="training mode (default: popbin)")
+    p.add_argument("--mode", default="popbin", choices=["popbin", "baseline", "ptq-popcount",
+                                                         "simple-qat-popcount", "real"],
+                   help="popbin (default): +-N/division_num, trained; baseline: BN + requantization (multiply + "
+                   "shift on the device); ptq-popcount: converts the baseline given with --from, no training; "
+                   "simple-qat-popcount: +-alpha (mean |W|), trained; real: a float network, only as a "
+                   "--teacher (docs/modes.md)")
     p.add_argument("--division", default="c_times_a", help="PopBin delta = N / division_num: c_plus_a, n_plus_a, "
                    "c_times_a (default), n_times_a or minmax (docs/integer-contract.md)")
     p.add_argument("--epochs", type=int, default=30)
@@ -242,6 +288,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="learning-rate schedule: one-cycle (default) or 1-epoch warm-up + cosine")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: cuda when available)")
     p.add_argument("--weight-decay", type=float, default=0.0, help="on real-valued parameters only")
+    p.add_argument("--two-step", action="store_true", help="two-step training: the first half of the epochs "
+                   "with real weights and binary activations, the second half fully binary")
+    p.add_argument("--teacher", default=None, metavar="CKPT", help="distil from this checkpoint (any pbkit "
+                   "model; train one with --mode real)")
+    p.add_argument("--kd-weight", type=float, default=1.0, help="share of the distillation loss (default 1.0, "
+                   "the rest is cross-entropy)")
+    p.add_argument("--kd-temperature", type=float, default=1.0)
+    p.add_argument("--from", dest="init_from", default=None, metavar="CKPT", help="start from this checkpoint's "
+                   "weights (same model and width; e.g. a --mode real or baseline run)")
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                    help="autocast for training steps; evaluation is always exact")
     p.add_argument("--compile", action="store_true",
@@ -336,6 +391,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", default="report.json")
     p.add_argument("--timeout", type=float, default=60.0)
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("experiment", help="reproducible experiments: deck-tables",
+                       description="deck-tables trains and evaluates every row of the deck's three tables "
+                       "(PTQ, Simple QAT, QAT with the five division rules) for ReActNet-18 and Bi-RealNet-18, "
+                       "each row in OUT/rows/ROW. Resumable: rerun the same command and finished rows are "
+                       "skipped, a cut-off row continues from its last epoch. Writes OUT/results.md (ours beside "
+                       "the deck), results.csv and results.png after every row.")
+    p.add_argument("name", choices=["deck-tables"])
+    p.add_argument("--width", type=float, default=0.125, help="width multiplier for every row (default 0.125)")
+    p.add_argument("--epochs", type=int, default=2, help="epochs per trained row (default 2)")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--compile", action="store_true", help="torch.compile each row's training graph")
+    p.add_argument("--limit-train", type=int, default=None, help="first N training images (smoke runs)")
+    p.add_argument("--limit-test", type=int, default=None, help="first N test images (smoke runs)")
+    p.add_argument("--only", action="append", default=None, metavar="ROW", help="run only this row key (repeatable)")
+    p.add_argument("--data", required=True, help="cifar-10-batches-py folder")
+    p.add_argument("--out", required=True, help="experiment folder")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.set_defaults(func=_cmd_experiment)
     return parser
 
 

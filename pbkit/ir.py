@@ -6,9 +6,14 @@ Conventions (the integer contract, docs/integer-contract.md):
 - Bits: 1 means +1, 0 means -1. RSign: bit = (x >= rsign_threshold[c]).
 - Binary conv: 3x3, padding contributes -1 (bit 0) on every input channel, so every output
   sums exactly N = 9 * in_channels products: p = N - 2 * popcount(a XOR w).
-- PopBin: b = +1 when popcount(a XOR w) <= popcount_threshold[o], else -1; x_out = shortcut + delta * b.
+- PopBin (kind "popbin"): b = +1 when popcount(a XOR w) <= popcount_threshold[o], else -1;
+  x_out = shortcut + delta * b.
+- Baseline (kind "requant"): x_out = shortcut + ((p * multiplier[o] + bias[o]) >> shift), an
+  arithmetic (flooring) shift of an int32 product: the integer multiply + shift the deck counts.
 - Stem: s = conv3x3(pixel - 128, int8 weight, zero padding); level = -stem_max + #{k: s >= T[c, k]}.
-- Head: logits = fc_weight @ (sum over the 4x4 positions of x) + fc_bias, argmax ties to the lowest index.
+- Head: pooled = (sum over the 4x4 positions of x) >> pool_shift (flooring), then
+  logits = fc_weight @ pooled + fc_bias, argmax ties to the lowest index. The fold picks the
+  smallest pool_shift whose static accumulator bound fits int32 (0 for every PopBin model so far).
 """
 
 from __future__ import annotations
@@ -39,18 +44,32 @@ class BlockIR:
     stride: int  # 1, or 2 with a 2x2 sum-pool + channel-duplication shortcut
     rsign_threshold: np.ndarray  # int32 [Cin], on the input grid
     weight_bits: np.ndarray  # uint8 {0,1} [Cout, 3, 3, Cin] (OHWI)
-    popcount_threshold: np.ndarray  # int32 [Cout], in -1..N
-    delta: int  # added or subtracted, on the output grid
+    popcount_threshold: np.ndarray  # int32 [Cout], in -1..N (popbin; zeros for requant)
+    delta: int  # added or subtracted, on the output grid (popbin; 0 for requant)
+    kind: str = "popbin"  # or "requant" (the baseline)
+    multiplier: np.ndarray | None = None  # int32 [Cout] (requant)
+    bias: np.ndarray | None = None  # int32 [Cout], rounding offset included (requant)
+    shift: int = 0  # requant: one right shift per layer
 
     @property
     def fan_in(self) -> int:
         return 9 * self.in_channels
+
+    def branch_bound(self) -> int:
+        """Largest |value| the conv branch adds to the residual stream, in output-grid units."""
+        if self.kind == "popbin":
+            return abs(self.delta)
+        n = self.fan_in
+        m, b = self.multiplier.astype(np.int64), self.bias.astype(np.int64)
+        ends = np.concatenate([(n * m + b) >> self.shift, (-n * m + b) >> self.shift])
+        return int(np.abs(ends).max())
 
 
 @dataclass
 class HeadIR:
     weight: np.ndarray  # int8 [classes, C]
     bias: np.ndarray  # int32 [classes]
+    pool_shift: int = 0  # pooled = sum >> pool_shift: keeps W @ pooled + bias provably inside int32
 
 
 @dataclass
@@ -71,7 +90,7 @@ class IntegerModel:
         bound = self.stem.levels // 2
         bounds = [bound]
         for blk in self.blocks:
-            bound = (4 * bound if blk.stride == 2 else bound) + abs(blk.delta)
+            bound = (4 * bound if blk.stride == 2 else bound) + blk.branch_bound()
             bounds.append(bound)
         return bounds
 
@@ -92,8 +111,14 @@ class IntegerModel:
             add(blk.rsign_threshold, "<i4")
             add(blk.weight_bits, "u1")
             add(blk.popcount_threshold, "<i4")
+            if blk.kind != "popbin":  # popbin hashes stay as they were before requant blocks existed
+                parts.append(f"{blk.kind} shift {blk.shift}".encode())
+                add(blk.multiplier, "<i4")
+                add(blk.bias, "<i4")
         add(self.head.weight, "<i1")
         add(self.head.bias, "<i4")
+        if self.head.pool_shift:  # models without a pool shift keep the hashes they had before it existed
+            parts.append(f"head pool_shift {self.head.pool_shift}".encode())
         return b"\n".join(parts)
 
     def sha256(self) -> str:

@@ -7,6 +7,7 @@ with the build/emulator error, whose message says to run `make toolchain`.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fw_support import EMULATED_BOARD, STUB_MODEL
@@ -33,25 +34,36 @@ def link(emulator: Emulator) -> Iterator[BoardLink]:
         yield lk
 
 
-@pytest.fixture(scope="session")
-def real_model_firmware(tmp_path_factory: pytest.TempPathFactory):
-    """A random 8-channel PopBin model: checkpoint, export, firmware for the emulated board."""
+def _model_firmware(root: Path, model) -> tuple[Path, BuildResult]:
+    """Checkpoint, export and firmware for the emulated board: (checkpoint path, BuildResult)."""
     from pbkit.boards import get_board
     from pbkit.codegen.export import export_files, write_files
     from pbkit.trainer.checkpoint import save_checkpoint
     from pbkit.trainer.fold import fold_model
-    from tests.support import random_model
 
-    root = tmp_path_factory.mktemp("real_model")
-    model = random_model(8, seed=11)
     checkpoint = root / "model.safetensors"
     save_checkpoint(model, checkpoint)
     write_files(export_files(fold_model(model), get_board(EMULATED_BOARD), "fast", source="test"), root / "export")
-    built = build_firmware(root / "export", EMULATED_BOARD, root / "build")
-    return checkpoint, built
+    return checkpoint, build_firmware(root / "export", EMULATED_BOARD, root / "build")
+
+
+@pytest.fixture(scope="session")
+def real_model_firmware(tmp_path_factory: pytest.TempPathFactory):
+    """A random 8-channel PopBin model: checkpoint, export, firmware for the emulated board."""
+    from tests.support import random_model
+
+    return _model_firmware(tmp_path_factory.mktemp("real_model"), random_model(8, seed=11))
 
 
 @pytest.fixture(scope="session")
 def real_model_emulator(real_model_firmware) -> Iterator[Emulator]:
     with Emulator(real_model_firmware[1].elf, EMULATED_BOARD) as emu:
         yield emu
+
+
+@pytest.fixture(scope="session")
+def baseline_model_firmware(tmp_path_factory: pytest.TempPathFactory):
+    """A random 8-channel baseline model (requant blocks: multiply + shift) built for the emulated board."""
+    from tests.support import random_model
+
+    return _model_firmware(tmp_path_factory.mktemp("baseline_model"), random_model(8, seed=11, mode="baseline"))

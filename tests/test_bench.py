@@ -26,6 +26,15 @@ def test_bench_agrees_with_pytorch_on_every_image(real_model_firmware, real_mode
     assert sorted(r["index"] for r in rows) == list(range(12))
 
 
+def test_bench_agrees_with_pytorch_on_a_baseline_model(baseline_model_firmware):
+    """Requant blocks (int32 multiply + flooring shift) on the emulated Cortex-M4: same logits as PyTorch eval."""
+    checkpoint, built = baseline_model_firmware
+    with Emulator(built.elf, "netduinoplus2") as board:
+        summary = run_bench([board.url], checkpoint, load_sample().head(3), progress=False)
+    assert summary["images"] == 3 and summary["complete"]
+    assert summary["agreement"] == 1.0 and summary["logits_identical"] == 1.0
+
+
 def test_two_boards_share_the_images(real_model_firmware, real_model_emulator):
     checkpoint, built = real_model_firmware
     with Emulator(built.elf, "netduinoplus2") as second:

@@ -9,7 +9,7 @@ from tests.support import random_model
 def test_every_command_has_help():
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices  # noqa: SLF001 - argparse has no public accessor
-    assert set(commands) == {"train", "eval", "export", "build", "emulate", "bench", "ops", "demo"}
+    assert set(commands) == {"train", "eval", "export", "build", "emulate", "bench", "ops", "demo", "experiment"}
     for sub in commands.values():
         assert sub.description or sub.format_help()
 
@@ -63,3 +63,36 @@ def test_eval_per_class_and_confusion_png(tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert len(out["per_class_top1"]) == 10 and sum(map(sum, out["confusion"])) == 30
     assert png.stat().st_size > 1000
+
+
+def test_ptq_converts_a_baseline_and_refuses_anything_else(tmp_path, capsys):
+    from pbkit.trainer.checkpoint import load_checkpoint
+
+    baseline, popbin = tmp_path / "baseline.safetensors", tmp_path / "popbin.safetensors"
+    save_checkpoint(random_model(8, mode="baseline"), baseline)
+    save_checkpoint(random_model(8), popbin)
+    common = ["train", "--mode", "ptq-popcount", "--width", "0.125", "--data", "unused"]
+    assert main([*common, "--from", str(popbin), "--out", str(tmp_path / "a")]) == EXIT_ERROR
+    assert "is a popbin checkpoint; ptq-popcount converts a baseline" in capsys.readouterr().err
+    assert main([*common[:-4], "--width", "0.25", "--data", "x", "--from", str(baseline),
+                 "--out", str(tmp_path / "b")]) == EXIT_ERROR
+    assert "not the requested reactnet18 width 0.25" in capsys.readouterr().err
+    assert main([*common, "--from", str(baseline), "--out", str(tmp_path / "c")]) == EXIT_OK
+    model, _ = load_checkpoint(tmp_path / "c" / "checkpoint.safetensors")
+    assert model.config.mode == "ptq-popcount"
+    before = (tmp_path / "c" / "checkpoint.safetensors").read_bytes()
+    assert main([*common, "--from", str(baseline), "--out", str(tmp_path / "c")]) == EXIT_ERROR
+    assert "already exists" in capsys.readouterr().err
+    assert (tmp_path / "c" / "checkpoint.safetensors").read_bytes() == before
+
+
+def test_unknown_division_and_real_model_export_are_one_line_errors(tmp_path, capsys):
+    from pbkit.trainer.model import ModelConfig, build_model
+
+    assert main(["train", "--division", "nope", "--data", str(tmp_path), "--out", str(tmp_path / "r")]) == EXIT_ERROR
+    assert "unknown division rule 'nope'" in capsys.readouterr().err
+    ckpt = tmp_path / "teacher.safetensors"
+    save_checkpoint(build_model(ModelConfig(width=0.125, mode="real")), ckpt)
+    assert main(["export", str(ckpt), "--out", str(tmp_path / "out")]) == EXIT_ERROR
+    assert "float distillation teacher" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -1,6 +1,14 @@
-"""The binary layers of the Cortex-M build contain no multiply instruction."""
+"""PopBin's binary layers in the Cortex-M build contain no multiply; the baseline's requant conv does."""
 
-from pbkit.host.disasm import BINARY_LAYER_FUNCTIONS, multiplies, scan
+import pytest
+
+from pbkit.host.disasm import (
+    BINARY_LAYER_FUNCTIONS,
+    binary_layer_functions,
+    count_multiplies,
+    multiplies,
+    scan,
+)
 
 
 def test_binary_layers_have_no_multiply(real_model_firmware):
@@ -14,6 +22,28 @@ def test_scan_does_see_the_stem_and_head_multiplies(real_model_firmware):
     _, built = real_model_firmware
     found = scan(built.elf, ("pb_stem_conv_thermometer", "pb_head_sumpool_fc"))
     assert found["pb_stem_conv_thermometer"] and found["pb_head_sumpool_fc"]
+
+
+def test_baseline_requant_conv_multiplies_and_the_scan_sees_it(baseline_model_firmware):
+    _, built = baseline_model_firmware
+    functions = binary_layer_functions(["requant"])
+    assert "pb_binconv3x3_requant" in functions and "pb_binconv3x3_popbin" not in functions
+    counts = count_multiplies(built.elf, functions)
+    assert counts["pb_binconv3x3_requant"] >= 1  # p * M + B: one multiply(-accumulate) per output element
+    assert counts["pb_rsign_pack"] == 0 and counts["pb_sumpool2x2_dup"] == 0
+
+
+def test_popbin_counts_are_zero(real_model_firmware):
+    _, built = real_model_firmware
+    assert count_multiplies(built.elf) == {name: 0 for name in BINARY_LAYER_FUNCTIONS}
+
+
+def test_binary_layer_functions_follow_the_block_kinds():
+    assert binary_layer_functions(["popbin", "popbin"]) == BINARY_LAYER_FUNCTIONS
+    assert binary_layer_functions(["popbin", "requant"]) == (
+        "pb_rsign_pack", "pb_binconv3x3_popbin", "pb_sumpool2x2_dup", "pb_binconv3x3_requant")
+    with pytest.raises(ValueError, match="unknown block kind"):
+        binary_layer_functions(["float"])
 
 
 def test_multiply_pattern():

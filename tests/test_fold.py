@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from pbkit.codegen import reference
-from pbkit.trainer.fold import check_ranges, fold_model
+from pbkit.trainer.fold import check_ranges, fold_model, head_bound, pooled_bound
 from pbkit.trainer.integer_graph import integer_logits
-from tests.support import random_model, tiny_images
+from tests.support import data_calibrated_model, random_model, tiny_images
 
 
 @pytest.mark.parametrize("channels", [8, 24, 40])
@@ -64,3 +64,78 @@ def test_other_models_and_division_rules_keep_parity(model_name, division):
     images = tiny_images(4)
     ir = fold_model(model)
     assert np.array_equal(integer_logits(ir, images).numpy(), reference.run(ir, images.numpy()))
+
+
+@pytest.mark.parametrize("mode", ["baseline", "ptq-popcount", "simple-qat-popcount"])
+def test_every_exportable_mode_keeps_eval_equal_to_the_integer_reference(mode):
+    model = random_model(24, seed=5, mode=mode)
+    images = tiny_images(4)
+    ir = fold_model(model)
+    assert {b.kind for b in ir.blocks} == {"requant" if mode == "baseline" else "popbin"}
+    expected = reference.run(ir, images.numpy())
+    assert np.array_equal(integer_logits(ir, images).numpy(), expected)
+    assert np.array_equal(model(images).argmax(1).numpy(), expected.argmax(1))
+
+
+def test_baseline_requant_is_floor_of_grid_times_bn_within_one_unit():
+    """(p M + B) >> S approximates round(grid * BN(p)): off by at most one unit, exact for most p."""
+    from pbkit.trainer.fold import _bn_affine, fold_requant_block
+
+    blk = random_model(8, seed=2, mode="baseline").blocks[3]
+    ir_blk = fold_requant_block(blk)
+    p = torch.arange(-blk.fan_in, blk.fan_in + 1, 2, dtype=torch.float64)
+    with torch.no_grad():
+        scale, shift = _bn_affine(blk.bn)
+    exact = torch.floor(blk.grid_out * (scale[:, None] * p[None] + shift[:, None]) + 0.5)
+    integer = (p[None].numpy().astype(np.int64) * ir_blk.multiplier[:, None].astype(np.int64)
+               + ir_blk.bias[:, None]) >> ir_blk.shift
+    diff = np.abs(integer - exact.numpy())
+    assert diff.max() <= 1 and (diff == 0).mean() > 0.99
+    assert np.abs(p[None].numpy() * ir_blk.multiplier[:, None] + ir_blk.bias[:, None]).max() < 2**31
+
+
+def test_real_mode_does_not_fold():
+    from pbkit.trainer.model import ModelConfig, build_model
+
+    with pytest.raises(ValueError, match="float distillation teacher"):
+        fold_model(build_model(ModelConfig(width=0.125, mode="real")))
+
+
+def test_a_data_calibrated_baseline_pools_with_a_shift_and_stays_exact():
+    """Trained-like BN statistics push W @ (sum of x) past int32; the smallest pool shift brings it back."""
+    model = data_calibrated_model(8, seed=0)
+    ir = fold_model(model)
+    pooled = pooled_bound(ir)
+    shift = ir.head.pool_shift
+    assert shift > 0
+    check_ranges(ir)
+    assert head_bound(ir.head.weight, ir.head.bias, pooled, shift) < 2**31
+    # The smallest: one bit less would not be provably in range (with the bias that scale gives).
+    scale_one_less = ir.meta["logit_scale"] / 2  # logit_scale carries 2^shift
+    bias = np.floor(model.fc.bias.detach().double().numpy() / scale_one_less + 0.5).astype(np.int64)
+    assert head_bound(ir.head.weight, bias, pooled, shift - 1) >= 2**31
+    images = tiny_images(8)
+    logits = integer_logits(ir, images)
+    assert np.array_equal(logits.numpy(), reference.run(ir, images.numpy()))
+    assert torch.equal(model(images), logits.to(torch.float64) * ir.meta["logit_scale"])
+    # The scale carries 2^shift: eval logits still track the float graph's.
+    with torch.no_grad():
+        float_logits = model.float_forward(images)
+    assert (model(images).argmax(1) == float_logits.argmax(1)).float().mean() >= 0.75
+
+
+def test_pool_shift_enters_the_hash_only_when_nonzero():
+    ir = fold_model(random_model(8, seed=0))
+    assert ir.head.pool_shift == 0
+    before = ir.sha256()
+    ir.head.pool_shift = 1
+    assert ir.sha256() != before
+    ir.head.pool_shift = 0
+    assert ir.sha256() == before
+
+
+def test_check_ranges_refuses_a_head_without_the_shift_it_needs():
+    ir = fold_model(data_calibrated_model(8, seed=0))
+    ir.head.pool_shift = 0
+    with pytest.raises(OverflowError, match="head accumulator bound"):
+        check_ranges(ir)

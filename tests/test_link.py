@@ -132,7 +132,7 @@ def test_infer_ticks_are_repeatable(link: BoardLink) -> None:
 
 def _error_reply(link: BoardLink, wire: bytes) -> BoardError:
     link.send_raw(wire)
-    frame = link.read_frame()
+    frame = link.read_frame(timeout=30)
     assert frame.type == L.MSG_ERROR, frame
     err = L.parse_error(frame)
     link.hello()  # the link still works afterwards
@@ -215,3 +215,16 @@ def test_wait_ready(link: BoardLink) -> None:
         pytest.raises(LinkTimeout, match="did not answer HELLO"),
     ):
         silent.wait_ready(timeout=0.3, attempt_timeout=0.1)
+
+
+def test_a_late_reply_to_an_abandoned_request_is_dropped() -> None:
+    with BoardLink("loop://", timeout=0.2) as lk:
+        real_send = lk.send_raw
+        with pytest.raises(LinkTimeout):  # the first request goes unanswered...
+            lk.send_raw = lambda data: None
+            lk.request(L.MSG_HELLO)
+        abandoned = lk._seq  # noqa: SLF001 - the seq the host gave up on
+        # ...its answer comes late, just before the answer to the next request.
+        late = L.encode_frame(L.MSG_HELLO | L.MSG_REPLY, abandoned, b"old")
+        lk.send_raw = lambda data: real_send(late + L.encode_frame(L.MSG_HELLO | L.MSG_REPLY, abandoned + 1, b"new"))
+        assert lk.request(L.MSG_HELLO).payload == b"new"

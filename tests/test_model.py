@@ -62,3 +62,54 @@ def test_birealnet_signs_at_zero_with_no_learnable_threshold():
     names = {n for n, _ in model.named_parameters()}
     assert not any("rsign_threshold" in n for n in names)
     assert all(torch.equal(b.rsign_threshold, torch.zeros(b.in_channels)) for b in model.blocks)
+
+
+@pytest.mark.parametrize("model_name", ["reactnet18", "birealnet18"])
+@pytest.mark.parametrize("mode", ["baseline", "simple-qat-popcount", "popbin", "real"])
+def test_every_mode_trains_forward_and_backward(mode, model_name):
+    model = build_model(ModelConfig(model=model_name, width=0.125, mode=mode)).train()
+    out = model(tiny_images(4))
+    assert out.shape == (4, 10) and torch.isfinite(out).all()
+    torch.nn.functional.cross_entropy(out, torch.tensor([0, 1, 2, 3])).backward()
+    assert model.blocks[0].weight.grad.abs().sum() > 0
+    assert model.stem.conv.weight.grad.abs().sum() > 0
+    logits = model.eval()(tiny_images(2))
+    assert logits.shape == (2, 10)
+
+
+def test_baseline_branch_is_bn_output_on_the_grid_and_simple_qat_is_plus_minus_alpha():
+    x = torch.round(torch.randn(2, 8, 8, 8) * 4) / 4  # a residual on the stage-1 grid
+    base = build_model(ModelConfig(width=0.125, mode="baseline")).train().blocks[0]
+    y = base(x) - x
+    assert torch.equal(y * 4, (y * 4).round()) and len(torch.unique(y)) > 2  # many levels, on the grid
+    simple = build_model(ModelConfig(width=0.125, mode="simple-qat-popcount")).train().blocks[0]
+    with torch.no_grad():
+        simple.weight.normal_(0, 0.6)
+    alpha = float(simple.weight.abs().mean())
+    branch = torch.unique((simple(x) - x).abs())
+    assert len(branch) == 1 and float(branch) == pytest.approx(round(alpha * 4) / 4)
+
+
+def test_ptq_conversion_keeps_weights_and_sets_delta_to_alpha_times_n():
+    from pbkit.trainer.model import convert_to_ptq
+
+    baseline = build_model(ModelConfig(width=0.125, mode="baseline")).eval()
+    ptq = convert_to_ptq(baseline)
+    assert ptq.config.mode == "ptq-popcount"
+    blk, src = ptq.blocks[0], baseline.blocks[0]
+    assert torch.equal(blk.weight, src.weight) and torch.equal(blk.bn.running_var, src.bn.running_var)
+    expected = max(1.0, float(torch.floor(src.weight.abs().mean() * src.fan_in * blk.grid_out + 0.5)))
+    assert float(blk.delta()) * blk.grid_out == expected
+    with pytest.raises(ValueError, match="converts a baseline"):
+        convert_to_ptq(ptq)
+
+
+def test_two_step_first_step_uses_real_weights():
+    model = build_model(ModelConfig(width=0.125)).train()
+    images = tiny_images(2)
+    binary = model(images)
+    model.set_binary_weights(False)
+    real = model(images)
+    assert not torch.equal(binary, real)
+    model.set_binary_weights(True)
+    assert torch.equal(model(images), binary)

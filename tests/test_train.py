@@ -66,3 +66,53 @@ def test_resume_refuses_a_checkpoint_and_state_from_different_epochs(tmp_path):
     save_train_state(state, run / "train_state.pt")
     with pytest.raises(ValueError, match="interrupted between the two writes"):
         train(CONFIG, _opts(epochs=2, resume=True), data, run, progress=False)
+
+
+def test_resume_equivalence_holds_for_the_baseline_and_two_step_training(tmp_path):
+    data = str(write_tiny_cifar(tmp_path / "cifar"))
+    config = ModelConfig(width=0.125, mode="baseline")
+    opts = _opts(epochs=2, two_step=True)
+    train(config, opts, data, tmp_path / "straight", progress=False)
+    train(config, _opts(epochs=2, two_step=True, stop_after=1), data, tmp_path / "resumed", progress=False)
+    train(config, _opts(epochs=2, two_step=True, resume=True), data, tmp_path / "resumed", progress=False)
+    a, _ = load_checkpoint(tmp_path / "straight" / "checkpoint.safetensors")
+    b, _ = load_checkpoint(tmp_path / "resumed" / "checkpoint.safetensors")
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
+
+
+def test_distillation_from_a_teacher_and_init_from_another_mode(tmp_path):
+    from pbkit.trainer.checkpoint import save_checkpoint
+    from pbkit.trainer.model import build_model
+
+    data = str(write_tiny_cifar(tmp_path / "cifar"))
+    teacher = tmp_path / "teacher.safetensors"
+    save_checkpoint(build_model(ModelConfig(width=0.125, mode="real")), teacher)
+    row = train(CONFIG, _opts(epochs=1, teacher=str(teacher), kd_weight=0.5, init_from=str(teacher)), data,
+                tmp_path / "run", progress=False)
+    assert row["epoch"] == 1 and row["train_loss"] > 0
+    student, _ = load_checkpoint(tmp_path / "run" / "checkpoint.safetensors")
+    assert student.config == CONFIG
+
+
+def test_distillation_loss_is_zero_when_student_matches_teacher():
+    from pbkit.trainer.train import distillation_loss
+
+    logits = torch.randn(4, 10)
+    loss = distillation_loss(logits, logits, torch.zeros(4, dtype=torch.long), _opts(kd_weight=1.0))
+    assert float(loss) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_bad_teacher_and_wrong_init_checkpoint_fail_before_anything_is_written(tmp_path):
+    from pbkit.trainer.checkpoint import CheckpointError, save_checkpoint
+    from pbkit.trainer.model import build_model
+
+    data = str(write_tiny_cifar(tmp_path / "cifar"))
+    broken = tmp_path / "teacher.safetensors"
+    broken.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="teacher: .*teacher.safetensors"):
+        train(CONFIG, _opts(epochs=1, teacher=str(broken)), data, tmp_path / "a", progress=False)
+    other = tmp_path / "bireal.safetensors"
+    save_checkpoint(build_model(ModelConfig(model="birealnet18", width=0.25)), other)
+    with pytest.raises(CheckpointError, match="birealnet18 width 0.25 checkpoint cannot start a reactnet18"):
+        train(CONFIG, _opts(epochs=1, init_from=str(other)), data, tmp_path / "b", progress=False)
+    assert not (tmp_path / "a" / "metrics.csv").exists() and not (tmp_path / "b" / "metrics.csv").exists()

@@ -126,17 +126,22 @@ def download(dest: str | Path) -> Path:
 
 
 def augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Random crop (4-pixel zero pad) and horizontal flip on a uint8 N x 3 x 32 x 32 batch."""
-    n = images.shape[0]
+    """Random crop (4-pixel zero pad) and horizontal flip on a uint8 N x 3 x 32 x 32 batch.
+
+    Runs where `images` lives (a GPU keeps the whole set and augments it there); the random
+    draws come from the CPU `generator`, so every device sees the same crops and flips.
+    """
+    n, device = images.shape[0], images.device
     padded = torch.nn.functional.pad(images, (4, 4, 4, 4))
-    dx = torch.randint(0, 9, (n,), generator=generator)
-    dy = torch.randint(0, 9, (n,), generator=generator)
-    rows = (dy[:, None] + torch.arange(32)[None, :])  # n x 32
-    cols = (dx[:, None] + torch.arange(32)[None, :])
-    idx_n = torch.arange(n)[:, None, None, None]
-    idx_c = torch.arange(3)[None, :, None, None]
+    dx = torch.randint(0, 9, (n,), generator=generator).to(device)
+    dy = torch.randint(0, 9, (n,), generator=generator).to(device)
+    steps = torch.arange(32, device=device)
+    rows = (dy[:, None] + steps[None, :])  # n x 32
+    cols = (dx[:, None] + steps[None, :])
+    idx_n = torch.arange(n, device=device)[:, None, None, None]
+    idx_c = torch.arange(3, device=device)[None, :, None, None]
     out = padded[idx_n, idx_c, rows[:, None, :, None], cols[:, None, None, :]]
-    flip = torch.rand(n, generator=generator) < 0.5
+    flip = (torch.rand(n, generator=generator) < 0.5).to(device)
     out[flip] = out[flip].flip(-1)
     return out
 

@@ -47,6 +47,37 @@ def fold_stem(stem) -> StemIR:
     return StemIR(weight=weight.to(torch.int8).numpy(), thresholds=thresholds.to(torch.int32).numpy())
 
 
+_MAX_SHIFT = 24
+
+
+@torch.no_grad()
+def fold_requant_block(blk) -> BlockIR:
+    """Baseline: round_half_up(grid * BN(p)) == (p * M + B) >> S, M and B int32, S per layer.
+
+    S is the largest shift (<= 24) whose products fit int32 for every |p| <= N; M and B are
+    rounded, so this is the integer hardware's approximation of BN, and eval uses it too.
+    """
+    n = blk.fan_in
+    bn_scale, bn_shift = _bn_affine(blk.bn)
+    slope, offset = blk.grid_out * bn_scale, blk.grid_out * bn_shift + 0.5
+    for shift in range(_MAX_SHIFT, -1, -1):
+        multiplier = torch.floor(slope * 2**shift + 0.5)
+        bias = torch.floor(offset * 2**shift + 0.5)
+        if float((multiplier.abs() * n + bias.abs()).max()) < 2**31:
+            break
+    else:
+        raise OverflowError(f"baseline block: BN scale {float(slope.abs().max()):.3g} too large for int32 requant")
+    rsign = torch.floor(blk.rsign_threshold.detach().double() * blk.grid_in + 0.5)
+    bits = blk.weight.detach() >= 0
+    return BlockIR(
+        in_channels=blk.in_channels, out_channels=blk.out_channels, stride=blk.stride,
+        rsign_threshold=rsign.to(torch.int32).numpy(),
+        weight_bits=bits.permute(0, 2, 3, 1).contiguous().to(torch.uint8).numpy(),
+        popcount_threshold=np.zeros(blk.out_channels, dtype=np.int32), delta=0, kind="requant",
+        multiplier=multiplier.to(torch.int32).numpy(), bias=bias.to(torch.int32).numpy(), shift=shift,
+    )
+
+
 def fold_block(blk) -> BlockIR:
     """b = sign(BN(p)) == (popcount(a XOR w) <= popcount_threshold), p = N - 2 popcount."""
     n = blk.fan_in
@@ -72,27 +103,72 @@ def fold_block(blk) -> BlockIR:
 
 
 def fold_model(model) -> IntegerModel:
-    """The whole network; `meta['logit_scale']` maps integer logits back to the float ones."""
+    """The whole network; `meta['logit_scale']` maps integer logits back to the float ones.
+
+    The head pools with the smallest right shift whose static accumulator bound fits int32 (see
+    `head_bound`): 0 for PopBin models, whose residual stays small, so their integers and hashes
+    are what they were before the shift existed; a trained baseline's requant branches grow the
+    residual far past what `W @ sum` can hold, and the shift drops only low bits of the sum.
+    """
     cfg = model.config
     with torch.no_grad():
         stem = fold_stem(model.stem)
-        blocks = [fold_block(b) for b in model.blocks]
+        if cfg.mode == "real":
+            raise ValueError("mode 'real' is a float distillation teacher: it has no integer model to export")
+        blocks = [fold_requant_block(b) if cfg.mode == "baseline" else fold_block(b) for b in model.blocks]
         q, w_scale = quantize_int8(model.fc.weight.detach(), per_channel=False)
+        weight = q.to(torch.int8).numpy()
+        # The head is completed below: its shift depends on the residual bound of the blocks.
+        ir = IntegerModel(stem=stem, blocks=blocks, head=HeadIR(weight=weight, bias=np.zeros(0, np.int32)),
+                          grid=cfg.grid)
         grid_last = model.blocks[-1].grid_out
-        positions = 16  # 4 x 4 after three stride-2 stages on 32 x 32
-        logit_scale = float(w_scale.item()) / (positions * grid_last)
-        bias = torch.floor(model.fc.bias.detach().double() / logit_scale + 0.5)
-    head = HeadIR(weight=q.to(torch.int8).numpy(), bias=bias.to(torch.int64).clip(-2**31, 2**31 - 1)
-                  .to(torch.int32).numpy())
-    meta = {**cfg.to_dict(), "logit_scale": logit_scale}
-    return IntegerModel(stem=stem, blocks=blocks, head=head, grid=cfg.grid, meta=meta)
+
+        def scale_and_bias(pool_shift: int) -> tuple[float, np.ndarray]:
+            # Sum pooling then >> s is an average pool times positions * grid / 2^s: the scale undoes it.
+            logit_scale = float(w_scale.item()) * 2**pool_shift / (_head_positions(ir) * grid_last)
+            bias = torch.floor(model.fc.bias.detach().double() / logit_scale + 0.5)
+            return logit_scale, bias.to(torch.int64).clip(-2**31, 2**31 - 1).to(torch.int32).numpy()
+
+        pooled = pooled_bound(ir)
+        # No shift fits only when the residual itself is out of range: keep none, check_ranges refuses.
+        pool_shift = next((s for s in range(_MAX_POOL_SHIFT + 1)
+                           if head_bound(weight, scale_and_bias(s)[1], pooled, s) < 2**31), 0)
+        logit_scale, bias = scale_and_bias(pool_shift)
+    ir.head = HeadIR(weight=weight, bias=bias, pool_shift=pool_shift)
+    ir.meta = {**cfg.to_dict(), "logit_scale": logit_scale}
+    return ir
+
+
+_MAX_POOL_SHIFT = 31  # C shifts an int32 by at most 31
+
+
+def _head_positions(ir: IntegerModel) -> int:
+    return ir.input_shape[1] * ir.input_shape[2] // 64  # three stride-2 stages: 4 x 4 on 32 x 32
+
+
+def pooled_bound(ir: IntegerModel) -> int:
+    """Static bound on |sum over the head's positions of x|, before the pool shift."""
+    return _head_positions(ir) * ir.residual_bound()[-1]
+
+
+def head_bound(weight: np.ndarray, bias: np.ndarray, pooled: int, pool_shift: int) -> int:
+    """Static bound on |bias[k] + sum_c W[k, c] pooled[c]|, every partial sum included.
+
+    |floor(v / 2^s)| <= ceil(|v| / 2^s), so the shifted sum is bounded by ceil(pooled / 2^s).
+    """
+    shifted = -(-pooled // 2**pool_shift)
+    row_l1 = np.abs(weight.astype(np.int64)).sum(axis=1)
+    # Python integers: a model far out of range gets an honest bound, not a wrapped int64.
+    return max(int(l1) * shifted + abs(int(b)) for l1, b in zip(row_l1, bias, strict=True))
 
 
 def check_ranges(ir: IntegerModel) -> None:
     """Refuse a model whose integers could overflow int32 anywhere on the device."""
-    positions = ir.input_shape[1] * ir.input_shape[2] // 64  # three stride-2 stages
-    pooled_bound = positions * ir.residual_bound()[-1]
-    row_l1 = np.abs(ir.head.weight.astype(np.int64)).sum(axis=1)
-    head_bound = int((row_l1 * pooled_bound + np.abs(ir.head.bias.astype(np.int64))).max())
-    if head_bound >= 2**31:
-        raise OverflowError(f"head accumulator bound {head_bound} exceeds int32")
+    pooled = pooled_bound(ir)
+    if pooled >= 2**31:  # the sum is formed in int32 before it is shifted
+        raise OverflowError(f"head pooled-sum bound {pooled} exceeds int32")
+    if not 0 <= ir.head.pool_shift <= _MAX_POOL_SHIFT:
+        raise ValueError(f"head pool_shift {ir.head.pool_shift} outside 0..{_MAX_POOL_SHIFT}")
+    bound = head_bound(ir.head.weight, ir.head.bias, pooled, ir.head.pool_shift)
+    if bound >= 2**31:
+        raise OverflowError(f"head accumulator bound {bound} exceeds int32 (pool shift {ir.head.pool_shift})")

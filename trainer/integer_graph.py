@@ -34,13 +34,18 @@ def _integer_batch(ir: IntegerModel, images: torch.Tensor) -> torch.Tensor:
         a = torch.where(x >= _t(blk.rsign_threshold).view(1, -1, 1, 1), 1.0, -1.0).to(torch.float64)
         w = _t(blk.weight_bits).permute(0, 3, 1, 2) * 2 - 1  # OHWI bits -> OIHW +-1
         p = F.conv2d(F.pad(a, (1, 1, 1, 1), value=-1.0), w, stride=blk.stride)
-        popcount = (blk.fan_in - p) / 2
-        b = torch.where(popcount <= _t(blk.popcount_threshold).view(1, -1, 1, 1), 1.0, -1.0)
+        if blk.kind == "requant":  # |p * M + B| < 2^31: exact in float64, floor == arithmetic shift
+            branch = torch.floor((p * _t(blk.multiplier).view(1, -1, 1, 1)
+                                  + _t(blk.bias).view(1, -1, 1, 1)) / 2.0**blk.shift)
+        else:
+            popcount = (blk.fan_in - p) / 2
+            branch = blk.delta * torch.where(popcount <= _t(blk.popcount_threshold).view(1, -1, 1, 1), 1.0, -1.0)
         if blk.stride == 2:
             x = F.avg_pool2d(x, 2) * 4  # exact sum of the 2x2 window
         if blk.out_channels == 2 * blk.in_channels:
             x = torch.cat([x, x], dim=1)
-        x = x + blk.delta * b.to(torch.float64)
-    pooled = x.sum(dim=(2, 3))
+        x = x + branch.to(torch.float64)
+    # The sum is an exact integer in float64; dividing by 2^s and flooring is the arithmetic shift.
+    pooled = torch.floor(x.sum(dim=(2, 3)) / 2.0**ir.head.pool_shift)
     logits = pooled @ _t(ir.head.weight).T + _t(ir.head.bias)
     return logits.round().to(torch.int64)

@@ -17,7 +17,12 @@ from torch import nn
 from .quantizers import fake_quant_to_grid, quantize_int8, round_ste, sign_ste
 
 MODELS = ("reactnet18", "birealnet18")  # ReActNet: learnable RSign thresholds; Bi-Real: sign at 0
-MODES = ("popbin",)
+# baseline: BN then requantization to the residual grid (integer multiply + shift on the device);
+# ptq-popcount: a trained baseline with sign(BN(p)) * alpha * N, no retraining; simple-qat-popcount:
+# +-alpha trained (alpha = mean |W| of the layer); popbin: +-N / division_num trained; real: a float
+# network (binary nothing), only as a distillation teacher. docs/modes.md has the readings.
+MODES = ("popbin", "baseline", "ptq-popcount", "simple-qat-popcount", "real")
+EXPORTABLE_MODES = ("popbin", "baseline", "ptq-popcount", "simple-qat-popcount")
 # PopBin's division_num rules (the deck's five rows): delta = N / division_num, N = 9 C.
 DIVISIONS = ("c_plus_a", "n_plus_a", "c_times_a", "n_times_a", "minmax")
 
@@ -65,13 +70,15 @@ def pad_minus_one(x: torch.Tensor) -> torch.Tensor:
 class Stem(nn.Module):
     """int8 3x3 conv on (pixel - 128), BatchNorm, quantized to 2*stem_max+1 grid levels."""
 
-    def __init__(self, out_channels: int, grid: int, stem_max: int) -> None:
+    def __init__(self, out_channels: int, grid: int, stem_max: int, quantized: bool = True) -> None:
         super().__init__()
         self.conv = nn.Conv2d(3, out_channels, 3, padding=1, bias=False)
         self.bn = nn.BatchNorm2d(out_channels)
-        self.grid, self.stem_max = grid, stem_max
+        self.grid, self.stem_max, self.quantized = grid, stem_max, quantized
 
     def forward(self, centered: torch.Tensor) -> torch.Tensor:
+        if not self.quantized:  # the float teacher
+            return F.hardtanh(self.bn(F.conv2d(centered / 128.0, self.conv.weight, padding=1)))
         q, scale = quantize_int8(self.conv.weight, per_channel=True)
         y = self.bn(F.conv2d(centered, q * scale, padding=1))
         levels = torch.clamp(round_ste(y * self.grid), -self.stem_max, self.stem_max)
@@ -86,21 +93,25 @@ def _initial_log_a(division: str, channels: int) -> float:
 
 
 class PopBinBlock(nn.Module):
-    """RSign -> binary 3x3 conv -> BN -> sign -> +-delta, added to a parameter-free shortcut.
+    """RSign -> binary 3x3 conv -> BN -> [mode] added to a parameter-free shortcut.
 
-    delta = N / division_num with N = 9 C (see `delta`), `a` = exp(log_a) learnable per layer
-    (log-parametrised so Adam's steps are relative), snapped to the output grid, >= 1 unit.
+    [mode] is sign -> +-delta for the popcount modes (`delta`), or requantization of BN's output
+    to the residual grid for `baseline`. For popbin, delta = N / division_num with N = 9 C and
+    `a` = exp(log_a) learnable per layer (log-parametrised so Adam's steps are relative),
+    snapped to the output grid, >= 1 unit.
     """
 
     def __init__(self, in_channels: int, out_channels: int, stride: int, grid_in: int,
-                 division: str = "c_times_a", learn_rsign: bool = True) -> None:
+                 division: str = "c_times_a", learn_rsign: bool = True, mode: str = "popbin") -> None:
         super().__init__()
         if stride not in (1, 2) or out_channels not in (in_channels, 2 * in_channels):
             raise ValueError("a block keeps its channels, or doubles them with stride 2")
         self.in_channels, self.out_channels, self.stride = in_channels, out_channels, stride
         self.grid_in = grid_in
         self.grid_out = grid_in * 4 if stride == 2 else grid_in
-        self.division = division
+        self.division, self.mode = division, mode
+        # Two-step training runs its first step with real-valued weights (binary activations only).
+        self.binary_weights = True
         if learn_rsign:
             self.rsign_threshold = nn.Parameter(torch.zeros(in_channels))
         else:  # Bi-Real: plain sign at 0, kept as a buffer so that the fold reads it the same way
@@ -112,6 +123,8 @@ class PopBinBlock(nn.Module):
             self.register_buffer("log_a", log_a)
         else:
             self.log_a = nn.Parameter(log_a)
+        if mode == "ptq-popcount":  # set once by `convert_to_ptq`, in output-grid units
+            self.register_buffer("ptq_delta_units", torch.ones(()))
 
     @property
     def fan_in(self) -> int:
@@ -124,6 +137,11 @@ class PopBinBlock(nn.Module):
         n_times_a: N / (N a) = 1 / a; minmax: p min-max normalised over [-N, N], so
         N / (N - (-N)) = 1/2 (docs/integer-contract.md has the reasoning).
         """
+        if self.mode == "ptq-popcount":
+            return self.ptq_delta_units / self.grid_out
+        if self.mode == "simple-qat-popcount":  # +-alpha, the layer's weight scaling factor mean |W|
+            units = torch.clamp(round_ste(self.weight.abs().mean() * self.grid_out), min=1.0)
+            return units / self.grid_out
         n, c, a = float(self.fan_in), float(self.in_channels), torch.exp(self.log_a)
         raw = {"c_plus_a": lambda: n / (c + a), "n_plus_a": lambda: n / (n + a), "c_times_a": lambda: 9.0 / a,
                "n_times_a": lambda: 1.0 / a, "minmax": lambda: 0.5 + 0.0 * a}[self.division]()
@@ -141,9 +159,14 @@ class PopBinBlock(nn.Module):
         return x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.mode == "real":  # the float teacher: nothing binary, nothing on a grid
+            a = F.hardtanh(x - self.rsign_threshold.view(1, -1, 1, 1))
+            return self.shortcut(x) + self.bn(F.conv2d(F.pad(a, (1, 1, 1, 1)), self.weight, stride=self.stride))
         a = sign_ste(x - self.rsign_threshold_q().view(1, -1, 1, 1))
-        w = sign_ste(self.weight)
+        w = sign_ste(self.weight) if self.binary_weights else self.weight
         p = F.conv2d(pad_minus_one(a), w, stride=self.stride)
+        if self.mode == "baseline":  # BN's output requantized to the residual grid (multiply + shift on device)
+            return self.shortcut(x) + fake_quant_to_grid(self.bn(p), self.grid_out)
         b = sign_ste(self.bn(p))
         return self.shortcut(x) + self.delta() * b
 
@@ -155,13 +178,13 @@ class PopBinNet18(nn.Module):
         super().__init__()
         self.config = config
         channels = config.stage_channels()
-        self.stem = Stem(channels[0], config.grid, config.stem_max)
+        self.stem = Stem(channels[0], config.grid, config.stem_max, quantized=config.mode != "real")
         blocks, c_in, grid = [], channels[0], config.grid
         for stage, c_out in enumerate(channels):
             for i in range(4):
                 stride = 2 if (stage > 0 and i == 0) else 1
                 blk = PopBinBlock(c_in, c_out, stride, grid, config.division,
-                                  learn_rsign=config.model == "reactnet18")
+                                  learn_rsign=config.model == "reactnet18", mode=config.mode)
                 blocks.append(blk)
                 c_in, grid = c_out, blk.grid_out
         self.blocks = nn.ModuleList(blocks)
@@ -173,11 +196,18 @@ class PopBinNet18(nn.Module):
         for blk in self.blocks:
             x = blk(x)
         pooled = x.mean(dim=(2, 3))
+        if self.config.mode == "real":
+            return self.fc(pooled)
         q, scale = quantize_int8(self.fc.weight, per_channel=False)
         return F.linear(pooled, q * scale, self.fc.bias)
 
+    def set_binary_weights(self, binary: bool) -> None:
+        """Two-step training: False for step one (binary activations, real weights)."""
+        for blk in self.blocks:
+            blk.binary_weights = binary
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        if self.training:
+        if self.training or self.config.mode == "real" or not self.blocks[0].binary_weights:
             return self.float_forward(images)
         from .fold import fold_model
         from .integer_graph import integer_logits
@@ -188,3 +218,22 @@ class PopBinNet18(nn.Module):
 
 def build_model(config: ModelConfig) -> PopBinNet18:
     return PopBinNet18(config)
+
+
+def convert_to_ptq(baseline: PopBinNet18) -> PopBinNet18:
+    """PTQ-popcount: a trained baseline's BN output replaced by sign(BN(p)) * alpha * N, no retraining.
+
+    alpha = mean |W| of the layer's latent weights (the binary conv's scaling factor), N = 9 C,
+    snapped to the output grid (at least one unit). Everything else is copied unchanged.
+    """
+    if baseline.config.mode != "baseline":
+        raise ValueError(f"ptq-popcount converts a baseline model; this one is mode {baseline.config.mode!r}")
+    config = ModelConfig(**{**baseline.config.to_dict(), "mode": "ptq-popcount"})
+    model = build_model(config)
+    state = baseline.state_dict()
+    for i, blk in enumerate(baseline.blocks):
+        alpha = blk.weight.detach().abs().mean()
+        state[f"blocks.{i}.ptq_delta_units"] = torch.clamp(torch.floor(alpha * blk.fan_in * blk.grid_out + 0.5),
+                                                           min=1.0)
+    model.load_state_dict(state, strict=True)
+    return model.eval()

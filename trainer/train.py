@@ -38,6 +38,11 @@ class TrainOptions:
     resume: bool = False
     compile: bool = False  # torch.compile the training graph (about 2x faster steps on CPU after ~2 min)
     stop_after: int | None = None  # end after this many epochs, as an interruption would (tests)
+    two_step: bool = False  # first ceil(epochs/2) epochs with real weights (binary activations), then binary
+    teacher: str | None = None  # checkpoint of a distillation teacher (any pbkit model; mode 'real' is the usual)
+    kd_weight: float = 1.0  # loss = kd_weight * KL(teacher || student) + (1 - kd_weight) * cross-entropy
+    kd_temperature: float = 1.0
+    init_from: str | None = None  # start from this checkpoint's weights (same model and width, any mode)
 
 
 def _evaluate_float(model, split: cifar.Split, batch: int = 1000) -> float:
@@ -52,6 +57,48 @@ def _evaluate_float(model, split: cifar.Split, batch: int = 1000) -> float:
             correct += int((logits.argmax(1).numpy() == split.labels[i:i + batch]).sum())
     model.train(was_training)
     return correct / max(1, len(split))
+
+
+def binary_weight_epochs(opts: TrainOptions) -> int:
+    """The epoch from which weights are binary: 0, or the second half under two-step training."""
+    return (opts.epochs + 1) // 2 if opts.two_step else 0
+
+
+def load_teacher(path: str, device: torch.device):
+    """The distillation teacher in eval mode (float logits, frozen); CheckpointError when it does not load."""
+    from .checkpoint import CheckpointError
+
+    try:
+        teacher, _ = load_checkpoint(path)
+    except CheckpointError as exc:
+        raise CheckpointError(f"teacher: {exc}") from None
+    teacher.to(device).eval()
+    for param in teacher.parameters():
+        param.requires_grad_(False)
+    return teacher
+
+
+def init_weights_from(model, path: str) -> None:
+    """Copy every tensor a checkpoint shares with this model (same model and width; the mode may differ)."""
+    from .checkpoint import CheckpointError
+
+    source, _ = load_checkpoint(path)
+    mine, theirs = model.config, source.config
+    if (mine.model, mine.width, mine.num_classes) != (theirs.model, theirs.width, theirs.num_classes):
+        raise CheckpointError(f"{path}: a {theirs.model} width {theirs.width} checkpoint cannot start a "
+                              f"{mine.model} width {mine.width} run")
+    state = model.state_dict()
+    shared = {k: v for k, v in source.state_dict().items() if k in state and state[k].shape == v.shape}
+    state.update(shared)
+    model.load_state_dict(state)
+
+
+def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, target: torch.Tensor, opts: TrainOptions):
+    """KL(teacher || student) at temperature T (scaled by T^2), mixed with cross-entropy by kd_weight."""
+    t = opts.kd_temperature
+    kl = F.kl_div(F.log_softmax(student / t, dim=1), F.log_softmax(teacher / t, dim=1), reduction="batchmean",
+                  log_target=True) * t * t
+    return opts.kd_weight * kl + (1 - opts.kd_weight) * F.cross_entropy(student, target)
 
 
 def _scheduler(optimizer: torch.optim.Optimizer, opts: TrainOptions, steps_per_epoch: int):
@@ -114,7 +161,11 @@ def train(config: ModelConfig, opts: TrainOptions, data_dir: str, out_dir: str |
     lead = rank == 0
     progress = progress and lead
     torch.manual_seed(opts.seed)
-    model = build_model(config).to(device)
+    model = build_model(config)
+    if opts.init_from and not opts.resume:
+        init_weights_from(model, opts.init_from)
+    model = model.to(device)
+    teacher = load_teacher(opts.teacher, device) if opts.teacher else None
     binary = [p for n, p in model.named_parameters() if n.endswith(".weight") and p.dim() == 4 and "blocks" in n]
     others = [p for p in model.parameters() if all(p is not b for b in binary)]
     optimizer = torch.optim.Adam([{"params": binary, "weight_decay": 0.0},
@@ -146,8 +197,9 @@ def train(config: ModelConfig, opts: TrainOptions, data_dir: str, out_dir: str |
         (out / "config.json").write_text(json.dumps({"model": config.to_dict(), "train": opts.__dict__,
                                                      "world_size": world}, indent=2))
 
-    images = torch.from_numpy(train_split.images)
-    labels = torch.from_numpy(train_split.labels)
+    # On a GPU the whole training set (150 MB as uint8) lives there and is augmented there.
+    images = torch.from_numpy(train_split.images).to(device)
+    labels = torch.from_numpy(train_split.labels).to(device)
     use_bf16 = opts.precision == "bf16"
     writer = _tensorboard(out) if lead else None
     if world > 1:
@@ -159,6 +211,7 @@ def train(config: ModelConfig, opts: TrainOptions, data_dir: str, out_dir: str |
         forward = torch.compile(forward)
     best = {}
     for epoch in range(start_epoch, opts.epochs):
+        model.set_binary_weights(epoch >= binary_weight_epochs(opts))
         # Per-epoch generator: a resumed run draws the same batches as an uninterrupted one.
         gen = torch.Generator().manual_seed(opts.seed * 1000 + epoch)
         order = torch.randperm(len(labels), generator=gen)
@@ -167,13 +220,18 @@ def train(config: ModelConfig, opts: TrainOptions, data_dir: str, out_dir: str |
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{opts.epochs}", disable=not progress,
                    file=sys.stderr, dynamic_ncols=True)
         for step in bar:
-            idx = order[step * opts.batch_size:(step + 1) * opts.batch_size]
+            idx = order[step * opts.batch_size:(step + 1) * opts.batch_size].to(device)
             # Every rank draws the same augmentation for the global batch, then keeps its share.
             batch = cifar.augment(images[idx], gen)[rank::world].to(device, non_blocking=True)
             target = labels[idx][rank::world].to(device, non_blocking=True)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
                 logits = forward(batch)
-                loss = F.cross_entropy(logits.float(), target)
+                if teacher is not None:
+                    with torch.no_grad():
+                        teacher_logits = teacher.float_forward(batch).float()
+                    loss = distillation_loss(logits.float(), teacher_logits, target, opts)
+                else:
+                    loss = F.cross_entropy(logits.float(), target)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -1,12 +1,16 @@
+#include "pb_floor_shift.h"
 #include "pb_kernels.h"
 
 int pb_head_sumpool_fc(const pb_head_params_t *p, const pb_residual_t *x_hwc, int32_t *pooled,
                        int32_t *logits, uint32_t *class_index) {
     if (!p || !x_hwc || !pooled || !logits || !class_index) return PB_ERR_NULL;
-    if (p->classes == 0) return PB_ERR_SHAPE;
+    if (p->classes == 0 || p->pool_shift > 31) return PB_ERR_SHAPE;
     for (int c = 0; c < p->channels; c++) pooled[c] = 0;
     for (int i = 0; i < p->positions; i++)
         for (int c = 0; c < p->channels; c++) pooled[c] += *x_hwc++;
+    /* The exporter chose pool_shift so that bias + W @ pooled provably stays in int32. */
+    if (p->pool_shift)
+        for (int c = 0; c < p->channels; c++) pooled[c] = pb_floor_shift(pooled[c], p->pool_shift);
     const int8_t *w = p->weight;
     uint32_t best = 0;
     for (int k = 0; k < p->classes; k++) {

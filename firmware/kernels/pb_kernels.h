@@ -12,8 +12,10 @@
  *               zero bits and add nothing to a popcount.
  *   weights     uint32 words, [Cout][3][3][words], same bit convention.
  *
- * Binary layers (rsign_pack, binconv3x3_popbin, sumpool2x2_dup) use no multiply: every
- * stride is precomputed by the exporter into the parameter structs, loops only add.
+ * PopBin's binary layers (rsign_pack, binconv3x3_popbin, sumpool2x2_dup) use no multiply:
+ * every stride is precomputed by the exporter into the parameter structs, loops only add.
+ * The baseline's binconv3x3_requant multiplies once per output element by design: that
+ * requantization multiply + shift is what PopBin removes, and what the comparison counts.
  * Every function returns PB_OK or a negative PB_ERR_* status.
  */
 #ifndef PB_KERNELS_H
@@ -26,6 +28,7 @@
 #define PB_OK 0
 #define PB_ERR_NULL (-1)
 #define PB_ERR_SHAPE (-2)
+#define PB_ERR_KIND (-3) /* a block kind this build does not know (firmware older than the export) */
 
 #if PB_RESIDUAL_BITS == 16
 typedef int16_t pb_residual_t;
@@ -53,9 +56,15 @@ typedef struct {
     uint32_t padded_row_words;  /* (in_width + 2) * in_words */
     uint32_t step_words;        /* stride * in_words: next output column */
     uint32_t row_step_words;    /* stride * padded_row_words: next output row */
-    int32_t delta;              /* added when the popcount passes the threshold, else subtracted */
     const uint32_t *weights;    /* [Cout][3][3][in_words] */
+    /* PopBin (binconv3x3_popbin): */
+    int32_t delta;              /* added when the popcount passes the threshold, else subtracted */
     const int32_t *popcount_threshold; /* [Cout]: +delta when popcount(a ^ w) <= threshold */
+    /* Baseline (binconv3x3_requant); 0 / NULL in popbin blocks, whose tables do not name them: */
+    int32_t fan_in;             /* N = 9 * in_channels: p = N - 2 * popcount(a ^ w) */
+    uint32_t shift;             /* branch = (p * multiplier + bias) >> shift, flooring */
+    const int32_t *multiplier;  /* [Cout] */
+    const int32_t *bias;        /* [Cout], BN's shift and the rounding offset folded in */
 } pb_binconv_params_t;
 
 typedef struct {
@@ -67,6 +76,7 @@ typedef struct {
     uint16_t positions, channels, classes;
     const int8_t *weight; /* [classes][channels] */
     const int32_t *bias;  /* [classes] */
+    uint32_t pool_shift;  /* pooled = sum >> pool_shift, flooring; 0 (unnamed in the table) for PopBin */
 } pb_head_params_t;
 
 /* Stem: int8 3x3 conv on (pixel - 128), zero padding, then thermometer thresholds -> grid levels. */
@@ -78,11 +88,16 @@ int pb_rsign_pack(const pb_rsign_params_t *p, const pb_residual_t *x_hwc, uint32
 /* Binary 3x3 conv, popcount binarized: x_hwc[o] += popcount <= threshold ? delta : -delta. */
 int pb_binconv3x3_popbin(const pb_binconv_params_t *p, const uint32_t *bits, pb_residual_t *x_hwc);
 
+/* Binary 3x3 conv, requantized (the baseline): p = N - 2 popcount, then one int32 multiply-add
+ * and a flooring shift per output: x_hwc[o] += (p * multiplier[o] + bias[o]) >> shift.
+ * The exporter guarantees |p * multiplier + bias| < 2^31 for every |p| <= N. */
+int pb_binconv3x3_requant(const pb_binconv_params_t *p, const uint32_t *bits, pb_residual_t *x_hwc);
+
 /* Downsampling shortcut, in place: 2x2 sum pooling and channel duplication (c' = c mod C). */
 int pb_sumpool2x2_dup(const pb_sumpool_params_t *p, pb_residual_t *x_hwc);
 
-/* Head: sum over positions, int8 FC, argmax with ties to the lowest index.
- * pooled_scratch holds `channels` int32 (the caller owns all memory). */
+/* Head: sum over positions, a flooring shift by pool_shift, int8 FC, argmax with ties to the
+ * lowest index. pooled_scratch holds `channels` int32 (the caller owns all memory). */
 int pb_head_sumpool_fc(const pb_head_params_t *p, const pb_residual_t *x_hwc, int32_t *pooled_scratch,
                        int32_t *logits, uint32_t *class_index);
 

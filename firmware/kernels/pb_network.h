@@ -1,10 +1,16 @@
-/* A PopBin network as data: the stem, a table of binary blocks, the head; run by one loop. */
+/* A binary network as data: the stem, a table of binary blocks, the head; run by one loop. */
 #ifndef PB_NETWORK_H
 #define PB_NETWORK_H
 
 #include "pb_kernels.h"
 
+/* Which conv a block runs: its branch is +-delta (PopBin) or a requantized p (the baseline).
+ * PB_BLOCK_POPBIN is 0, so the popbin tables the exporter writes need not name it. */
+#define PB_BLOCK_POPBIN 0u
+#define PB_BLOCK_REQUANT 1u
+
 typedef struct {
+    uint8_t kind; /* PB_BLOCK_* */
     pb_rsign_params_t rsign;
     const pb_sumpool_params_t *pool; /* stride-2 blocks only, else NULL */
     pb_binconv_params_t conv;

@@ -16,7 +16,11 @@ int pb_network_run(const pb_network_t *net, const pb_workspace_t *ws, const uint
         /* Bits first: the stride-2 shortcut then pools the residual in place under them. */
         PB_CHECK(pb_rsign_pack(&blk->rsign, ws->residual, ws->bits));
         if (blk->pool) PB_CHECK(pb_sumpool2x2_dup(blk->pool, ws->residual));
-        PB_CHECK(pb_binconv3x3_popbin(&blk->conv, ws->bits, ws->residual));
+        switch (blk->kind) {
+        case PB_BLOCK_POPBIN: PB_CHECK(pb_binconv3x3_popbin(&blk->conv, ws->bits, ws->residual)); break;
+        case PB_BLOCK_REQUANT: PB_CHECK(pb_binconv3x3_requant(&blk->conv, ws->bits, ws->residual)); break;
+        default: return PB_ERR_KIND;
+        }
         if (ws->hook) ws->hook(ws->hook_context, (uint16_t)(i + 1));
     }
     PB_CHECK(pb_head_sumpool_fc(&net->head, ws->residual, ws->pooled, logits, class_index));

@@ -22,7 +22,7 @@ VECTORS_VERSION = 1
 
 
 def memory_report(ir: IntegerModel, board: Board, kernel: str) -> dict:
-    plan = plan_memory(ir)
+    plan = plan_memory(ir, kernel)
     return {"board": board.name, "mcu": board.mcu, "kernel": kernel, "model_sha256": ir.sha256(),
             "model": {k: ir.meta.get(k) for k in ("model", "width", "mode", "division")},
             "flash_bytes_model": plan.model_flash_bytes, "ram_bytes_model": plan.model_ram_bytes,
@@ -43,7 +43,7 @@ def export_files(ir: IntegerModel, board: Board, kernel: str, source: str,
                  golden_images: np.ndarray | None = None) -> dict[str, bytes]:
     """Everything `pbkit export` writes, as {relative path: bytes}; refuses a model that does not fit."""
     check_ranges(ir)
-    check_fits(plan_memory(ir), board)
+    check_fits(plan_memory(ir, kernel), board)
     files = {name: text.encode() for name, text in render(ir, kernel, source).items()}
     files["memory_report.json"] = (json.dumps(memory_report(ir, board, kernel), indent=2) + "\n").encode()
     if golden_images is not None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from pbkit.ir import IntegerModel
+
 MODES = ("baseline", "ptq-popcount", "simple-qat-popcount", "popbin")
 MODELS = ("reactnet18", "birealnet18")
 
@@ -73,6 +75,34 @@ def count_ops(model: str, width: float, mode: str, stem_levels: int = 8, image: 
             c_in, h, w = c_out, ho, wo
     layers.append(LayerOps(name="head", kind="head", output=f"{classes}", adds=c_in * (h * w - 1),
                            macs=c_in * classes, compares=classes - 1))
+    return layers
+
+
+@dataclass(frozen=True)
+class ModelLayer:
+    """One layer of an exported model, in the order the firmware runs (and its layer hook counts) them."""
+
+    name: str  # stem, stage1.unit1 .. stage4.unit4, head: count_ops's names
+    kind: str  # "stem", "binary" or "head"
+    output: str  # C x H x W, or the classes
+    xnor_words: int  # 32-bit binary words the layer XNORs: out_h x out_w x out_channels x 9 x ceil(Cin / 32)
+
+
+def model_layers(ir: IntegerModel) -> list[ModelLayer]:
+    """The layers of an integer model, named as count_ops names them: a stage starts at every block
+    that downsamples or widens, so any block table gets names, not only ReActNet-18's."""
+    _, h, w = ir.input_shape
+    c0 = ir.stem.weight.shape[0]
+    layers = [ModelLayer("stem", "stem", f"{c0}x{h}x{w}", 0)]
+    stage, unit = 1, 0
+    for i, blk in enumerate(ir.blocks):
+        if i > 0 and (blk.stride == 2 or blk.in_channels != blk.out_channels):
+            stage, unit = stage + 1, 0
+        unit += 1
+        h, w = h // blk.stride, w // blk.stride
+        words = h * w * blk.out_channels * 9 * _words(blk.in_channels)
+        layers.append(ModelLayer(f"stage{stage}.unit{unit}", "binary", f"{blk.out_channels}x{h}x{w}", words))
+    layers.append(ModelLayer("head", "head", f"{ir.num_classes}", 0))
     return layers
 
 

@@ -29,3 +29,78 @@ def popcount32(words: np.ndarray) -> np.ndarray:
         return np.bitwise_count(words).astype(np.int64)
     table = np.array([bin(i).count("1") for i in range(1 << 16)], dtype=np.int64)
     return table[words & 0xFFFF] + table[words >> 16]
+
+
+#: Input channels up to which the fast kernel packs two pixels into one word.
+HALVES_MAX_CHANNELS = 16
+#: The fast kernel's per-pixel scratch holds 12 words per input word (pb_binconv_walk.h).
+FAST_MAX_IN_WORDS = 16
+
+
+def fast_words_per_channel(in_channels: int) -> int:
+    """Weight words per output channel in the fast layout (fast_weight_words)."""
+    return 6 if in_channels <= HALVES_MAX_CHANNELS else 12 * words_for(in_channels)
+
+
+def pack_channels_fast(bits: np.ndarray) -> np.ndarray:
+    """pack_channels in the fast kernel's bit order: channels 2k and 2k + 1 of a word (k < 16) are
+    bits k and 16 + k, which one 16-bit SIMD compare of the fast RSign sets together."""
+    c = bits.shape[-1]
+    padded = np.zeros((*bits.shape[:-1], words_for(c) * 32), dtype=np.uint8)
+    padded[..., :c] = bits
+    pairs = padded.reshape(*bits.shape[:-1], words_for(c), 16, 2)
+    return pack_channels(np.swapaxes(pairs, -1, -2).reshape(padded.shape))
+
+
+def _derive3(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> list[np.ndarray]:
+    """The weight side of one carry-save group: w0, w0^w1, w0^w2, w0^w1^w2."""
+    return [x, x ^ y, x ^ z, x ^ y ^ z]
+
+
+def fast_weight_words(weight_bits: np.ndarray) -> np.ndarray:
+    """{0,1} weights [Cout, 3, 3, Cin] -> uint32 [Cout, n] in the fast kernel's layout.
+
+    Channels are in pack_channels_fast's order. The window's words (ky, kx, word order) go three
+    at a time into carry-save groups, each stored as w0, w0^w1, w0^w2, w0^w1^w2 (n = 12 * words).
+    At most 16 input channels (bits 0-7 and 16-23 of a word) put two pixels in one word: h0..h8
+    -> h0|h1<<8, h2|h3<<8, h4|h5<<8, h6|h7<<8, h8, stored as one group of three and w3, w3^w4
+    (n = 6). firmware/kernels/pb_binconv_walk.h reads it.
+    """
+    cout, _, _, cin = weight_bits.shape
+    if words_for(cin) > FAST_MAX_IN_WORDS:
+        raise ValueError(f"{cin} input channels: the fast kernel takes at most {32 * FAST_MAX_IN_WORDS}")
+    words = pack_channels_fast(weight_bits).reshape(cout, 9 * words_for(cin)).astype(np.uint32)
+    if cin <= HALVES_MAX_CHANNELS:
+        h = words
+        p = [h[:, 2 * i] | (h[:, 2 * i + 1] << np.uint32(8)) for i in range(4)] + [h[:, 8]]
+        return np.stack([*_derive3(p[0], p[1], p[2]), p[3], p[3] ^ p[4]], axis=1)
+    groups = words.reshape(cout, -1, 3)
+    return np.stack(_derive3(groups[..., 0], groups[..., 1], groups[..., 2]), axis=-1).reshape(cout, -1)
+
+
+def fast_interleave_thresholds(words: np.ndarray, threshold: np.ndarray) -> np.ndarray:
+    """The fast popbin stream: the weights of two output channels, then one word with both popcount
+    thresholds as int16 (the even channel's in the low half); an odd last channel gets its own word.
+    Thresholds lie in -1..9 * Cin, which int16 holds for Cin < 3641 (the fast kernel takes 512)."""
+    t = np.asarray(threshold, dtype=np.int64)
+    if t.min() < -(2**15) or t.max() >= 2**15:
+        raise ValueError("popcount thresholds outside int16")
+    rows = []
+    for o in range(0, len(t), 2):
+        pair = t[o:o + 2]
+        tail = int(pair[0]) & 0xFFFF | (int(pair[1]) & 0xFFFF) << 16 if len(pair) == 2 else int(pair[0]) & 0xFFFF
+        rows.append(np.concatenate([words[o:o + 2].ravel(), np.array([tail], dtype=np.uint32)]))
+    return np.concatenate(rows).astype(np.uint32)
+
+
+def fast_rsign_thresholds(threshold: np.ndarray, bound: int, residual_bits: int) -> np.ndarray:
+    """The fast RSign's table (firmware/kernels/pb_rsign_pack.c): t' = t - 1 clamped to the
+    residual bound [-bound, bound], so that bit = x > t'; an int16 residual gets int16 pairs in
+    int32 words (channel 2k low, 2k + 1 high; 32767 above an odd last channel)."""
+    t = np.clip(np.asarray(threshold, dtype=np.int64) - 1, -bound - 1, bound)
+    if residual_bits != 16:
+        return t
+    if len(t) % 2:
+        t = np.append(t, 32767)
+    lo, hi = t[0::2] & 0xFFFF, t[1::2] & 0xFFFF
+    return ((hi << 16) | lo).astype(np.uint32).view(np.int32).astype(np.int64)

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from pbkit.boards import Board
 from pbkit.ir import IntegerModel
 
-from .pack import words_for
+from .pack import fast_words_per_channel, words_for
 
 # Firmware outside the model (startup, UART, protocol, frame buffers, stack); measured builds
 # of the stub firmware stay below these, and `pbkit build` reports the real figures.
@@ -50,26 +50,30 @@ class MemoryPlan:
                 "model_ram_bytes": self.model_ram_bytes}
 
 
-def plan_memory(ir: IntegerModel) -> MemoryPlan:
+def plan_memory(ir: IntegerModel, kernel: str = "reference") -> MemoryPlan:
+    """Buffers and flash of `ir` exported for `kernel`; the fast kernel's tables have their own
+    layout (codegen/pack.py): derived weight words, and thresholds in int16 pairs."""
     _, h, w = ir.input_shape
     c = ir.stem.weight.shape[0]
     residual = h * w * c
     bit_words = 0
     weight_bytes = threshold_bytes = requant_bytes = 0
+    bound = max(ir.residual_bound())
+    # Pool sums are formed in int32 and stored back: the stored values are what the bound covers.
+    residual_bits = 16 if bound <= 32767 else 32
+    fast = kernel == "fast"
     for blk in ir.blocks:
         bit_words = max(bit_words, (h + 2) * (w + 2) * words_for(blk.in_channels))
         if blk.stride == 2:
             h, w = h // 2, w // 2
         residual = max(residual, h * w * blk.out_channels)
-        weight_bytes += 4 * blk.out_channels * 9 * words_for(blk.in_channels)
-        threshold_bytes += 4 * blk.in_channels
+        weight_bytes += 4 * blk.out_channels * (fast_words_per_channel(blk.in_channels) if fast
+                                                else 9 * words_for(blk.in_channels))
+        threshold_bytes += 4 * ((blk.in_channels + 1) // 2 if fast and residual_bits == 16 else blk.in_channels)
         if blk.kind == "requant":  # int32 multiplier + bias per output channel, no popcount threshold
             requant_bytes += 8 * blk.out_channels
-        else:
-            threshold_bytes += 4 * blk.out_channels
-    bound = max(ir.residual_bound())
-    # Pool sums are formed in int32 and stored back: the stored values are what the bound covers.
-    residual_bits = 16 if bound <= 32767 else 32
+        else:  # fast: two int16 thresholds a word, in the weight stream
+            threshold_bytes += 4 * ((blk.out_channels + 1) // 2 if fast else blk.out_channels)
     return MemoryPlan(
         residual_bits=residual_bits, residual_elements=residual, bit_buffer_words=bit_words,
         head_scratch_words=ir.head.weight.shape[1], weight_bytes=weight_bytes,

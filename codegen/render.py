@@ -14,7 +14,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 import pbkit
 from pbkit.ir import BlockIR, IntegerModel
 
-from .pack import pack_channels, words_for
+from .pack import fast_interleave_thresholds, fast_rsign_thresholds, fast_weight_words, pack_channels, words_for
 from .plan import MemoryPlan, plan_memory
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -47,13 +47,16 @@ def _int32_list(values: np.ndarray) -> list[int]:
     return np.asarray(values).astype(np.int64).tolist()
 
 
-def _branch(blk: BlockIR, index: int) -> dict:
+def _branch(blk: BlockIR, index: int, kernel: str) -> dict:
     """The kind-specific part of a block: its note, its int32 arrays and the conv fields naming them.
 
     A popbin block renders exactly as before requant blocks existed (kind 0 is C's default), so
     popbin exports stay byte-identical; a requant block names its kind and its requant fields.
+    The fast kernel reads popbin thresholds from the end of each channel's weights instead.
     """
     if blk.kind == "popbin":
+        if kernel == "fast":
+            return {"note": f"delta {blk.delta}", "block_fields": [], "branch_arrays": [], "branch_fields": []}
         name = f"popcount_threshold_{index}"
         return {"note": f"delta {blk.delta}", "block_fields": [],
                 "branch_arrays": [{"name": name, "numbers": _int32_list(blk.popcount_threshold)}],
@@ -85,12 +88,31 @@ def _head_fields(ir: IntegerModel) -> list[str]:
     return [f".pool_shift = {ir.head.pool_shift}"] if ir.head.pool_shift else []
 
 
+def _weight_words(blk: BlockIR, kernel: str) -> np.ndarray:
+    """The packed weights in the layout of the chosen kernel: the fast one shares XORs and follows
+    each pair of popbin channels with their popcount thresholds (firmware/kernels/pb_binconv_walk.h)."""
+    if kernel != "fast":
+        return pack_channels(blk.weight_bits)
+    words = fast_weight_words(blk.weight_bits)
+    if blk.kind != "popbin":
+        return words
+    return fast_interleave_thresholds(words, blk.popcount_threshold)
+
+
+def _rsign_thresholds(blk: BlockIR, kernel: str, bound: int, residual_bits: int) -> np.ndarray:
+    """RSign thresholds in the layout of the chosen kernel (the fast one compares int16 pairs)."""
+    if kernel == "fast":
+        return fast_rsign_thresholds(blk.rsign_threshold, bound, residual_bits)
+    return blk.rsign_threshold.astype(np.int64)
+
+
 def build_context(ir: IntegerModel, kernel: str = "fast", source: str = "a pbkit checkpoint") -> dict:
     """Everything the templates print, flattened into plain numbers and lists."""
     if kernel not in KERNELS:
         raise ValueError(f"unknown kernel {kernel!r}; choose one of {', '.join(KERNELS)}")
-    plan: MemoryPlan = plan_memory(ir)
+    plan: MemoryPlan = plan_memory(ir, kernel)
     _, h, w = ir.input_shape
+    bounds = ir.residual_bound()  # bounds[i]: |x| entering block i
     blocks = []
     for blk in ir.blocks:
         in_words = words_for(blk.in_channels)
@@ -103,9 +125,9 @@ def build_context(ir: IntegerModel, kernel: str = "fast", source: str = "a pbkit
             "step_words": blk.stride * in_words, "row_step_words": blk.stride * padded_row_words,
             "row_elements": w * blk.in_channels,
             "pool_ref": f"&pool_{len(blocks)}" if blk.stride == 2 else "0",
-            "rsign_threshold": blk.rsign_threshold.astype(np.int64).tolist(),
-            "weights": pack_channels(blk.weight_bits).ravel().tolist(),
-            **_branch(blk, len(blocks)),
+            "rsign_threshold": _rsign_thresholds(blk, kernel, bounds[len(blocks)], plan.residual_bits).tolist(),
+            "weights": _weight_words(blk, kernel).ravel().tolist(),
+            **_branch(blk, len(blocks), kernel),
         })
         h, w = out_h, out_w
     sha = ir.sha256()

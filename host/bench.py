@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from pbkit.boards import ticks_to_counter
 from pbkit.files import atomic_write_bytes
+from pbkit.ir import IntegerModel
 from pbkit.trainer.data import Split
 
 from .link import BoardInfo, BoardLink, LinkError
@@ -39,14 +40,18 @@ class Expected:
 
 
 def expected_from_checkpoint(checkpoint: Path, images: np.ndarray) -> Expected:
-    import torch
-
     from pbkit.trainer.checkpoint import load_checkpoint
     from pbkit.trainer.fold import fold_model
-    from pbkit.trainer.integer_graph import integer_logits
 
     model, _ = load_checkpoint(checkpoint)
-    ir = fold_model(model)  # what model.eval() computes, folded once for all images
+    return expected_from_ir(fold_model(model), images)  # what model.eval() computes, folded once
+
+
+def expected_from_ir(ir: IntegerModel, images: np.ndarray) -> Expected:
+    import torch
+
+    from pbkit.trainer.integer_graph import integer_logits
+
     logits = integer_logits(ir, torch.from_numpy(np.ascontiguousarray(images))).numpy()
     return Expected(model_sha256=ir.sha256(), classes=np.argmax(logits, axis=1), logits=logits)
 

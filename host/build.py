@@ -79,7 +79,7 @@ def board_defines(board: Board) -> list[str]:
 
 def firmware_sources(board: Board) -> list[Path]:
     """Common firmware sources plus the board's own file."""
-    board_src = FIRMWARE_DIR / "src" / "boards" / f"{board.name}.c"
+    board_src = FIRMWARE_DIR / "src" / "boards" / board.support_source
     if not board_src.is_file():
         raise FirmwareBuildError(f"no firmware board file for {board.name}: expected {board_src}")
     return sorted((FIRMWARE_DIR / "src").glob("*.c")) + [board_src]

@@ -3,7 +3,10 @@
 QEMU runs with ``-icount shift=N,align=off,sleep=off``: every instruction advances virtual
 time by 2**N ns, so the SysTick ticks the firmware reports convert exactly to instruction
 counts (``Board.ticks_to_counter``), independent of host load; ``sleep=off`` lets virtual
-time run as fast as the host can go while the firmware waits for input.
+time run as fast as the host can go while the firmware waits for input. The board's first
+serial port, the one its firmware talks on (USART1 on netduinoplus2, the CMSDK UART0 on
+mps2-an386 and mps2-an500), becomes a local TCP server; QEMU loads the ELF at its link
+addresses and the core boots from the vector table at the start of the board's "flash".
 """
 
 from __future__ import annotations

@@ -20,10 +20,14 @@ from cobs import cobs
 
 from pbkit.boards import COUNTER_CODES
 
-PROTOCOL_VERSION = 1
+#: What this host speaks. Version 2 added PROFILE; HELLO and INFER are as in version 1, so
+#: boards with version 1 firmware still work for everything but profiling.
+PROTOCOL_VERSION = 2
+PROFILE_SINCE_VERSION = 2
 
 MSG_HELLO = 0x01
 MSG_INFER = 0x02
+MSG_PROFILE = 0x03
 MSG_REPLY = 0x80
 MSG_ERROR = 0x7F
 
@@ -55,6 +59,7 @@ HEADER = struct.Struct("<BBH")
 CRC = struct.Struct("<I")
 HELLO_FIXED = struct.Struct("<BBBBII32sHHHH")  # 52 bytes, then the board name
 INFER_FIXED = struct.Struct("<IQHH")  # 16 bytes, then num_classes int32 logits
+PROFILE_FIXED = struct.Struct("<IIHHI")  # 16 bytes, then num_classes int32 logits, num_layers u64 ticks
 ERROR_FIXED = struct.Struct("<BBHi")  # 8 bytes, then text_len bytes of ASCII
 
 #: Longest reply a host accepts before declaring the line garbage (encoded bytes).
@@ -128,6 +133,14 @@ class InferResult:
     class_index: int
     logits: list[int]
     ticks: int  # counter ticks of pb_model_run alone; Board.ticks_to_counter converts
+
+
+@dataclass(frozen=True)
+class ProfileResult:
+    class_index: int
+    logits: list[int]
+    layer_ticks: list[int]  # counter ticks of each layer, in run order, the profiler's own cost taken off
+    hook_ticks: int  # what the firmware took off each layer: the cost of one hook call
 
 
 # ---- framing (pure) --------------------------------------------------------------------
@@ -204,6 +217,19 @@ def parse_infer(payload: bytes) -> InferResult:
         raise FrameError(f"INFER reply is {len(payload)} bytes, expected {expected} for {num_classes} logits")
     logits = list(struct.unpack_from(f"<{num_classes}i", payload, INFER_FIXED.size))
     return InferResult(class_index, logits, ticks)
+
+
+def parse_profile(payload: bytes) -> ProfileResult:
+    if len(payload) < PROFILE_FIXED.size:
+        raise FrameError(f"PROFILE reply of {len(payload)} bytes is too short")
+    class_index, hook_ticks, num_classes, num_layers, _reserved = PROFILE_FIXED.unpack_from(payload)
+    expected = PROFILE_FIXED.size + 4 * num_classes + 8 * num_layers
+    if len(payload) != expected:
+        raise FrameError(f"PROFILE reply is {len(payload)} bytes, expected {expected} for {num_classes} "
+                         f"logits and {num_layers} layers")
+    logits = list(struct.unpack_from(f"<{num_classes}i", payload, PROFILE_FIXED.size))
+    layer_ticks = list(struct.unpack_from(f"<{num_layers}Q", payload, PROFILE_FIXED.size + 4 * num_classes))
+    return ProfileResult(class_index, logits, layer_ticks, hook_ticks)
 
 
 # ---- the link --------------------------------------------------------------------------
@@ -348,6 +374,10 @@ class BoardLink:
     def infer(self, image: bytes) -> InferResult:
         """Runs one uint8 CHW image on the board."""
         return parse_infer(self.request(MSG_INFER, bytes(image)).payload)
+
+    def profile(self, image: bytes) -> ProfileResult:
+        """Runs one uint8 CHW image with every layer timed (protocol version 2 and later)."""
+        return parse_profile(self.request(MSG_PROFILE, bytes(image)).payload)
 
     def _next_seq(self) -> int:
         # SEQ_UNKNOWN is never used by the host, so it always means "not yours".

@@ -32,6 +32,11 @@ class Board:
     counter: str  # "instructions" (QEMU -icount + SysTick) or "cycles" (DWT CYCCNT)
     qemu_machine: str | None = None  # set for boards pbkit can emulate
     icount_shift: int = 0  # QEMU -icount shift: one instruction = 2**shift ns of virtual time
+    support_file: str | None = None  # firmware/src/boards/NAME.c; None: the board's own name
+
+    @property
+    def support_source(self) -> str:
+        return f"{self.support_file or self.name}.c"
 
     @property
     def emulated(self) -> bool:
@@ -46,6 +51,13 @@ BOARDS: dict[str, Board] = {
     for b in [
         Board("netduinoplus2", "STM32F405RG", "cortex-m4", 1024 * 1024, 128 * 1024, 168_000_000,
               "instructions", qemu_machine="netduinoplus2", icount_shift=3),
+        # MPS2 FPGA images as QEMU models them: 4 MB SSRAM1 at 0 holds the image ("flash"), 4 MB
+        # SSRAM2/3 at 0x20000000 is the RAM; SysTick runs on the 25 MHz SYSCLK. Shift 6 makes one
+        # instruction 64 ns, longer than one 40 ns tick, so the count resolves single instructions.
+        Board("mps2-an386", "MPS2 AN386", "cortex-m4", 4096 * 1024, 4096 * 1024, 25_000_000,
+              "instructions", qemu_machine="mps2-an386", icount_shift=6, support_file="mps2"),
+        Board("mps2-an500", "MPS2 AN500", "cortex-m7", 4096 * 1024, 4096 * 1024, 25_000_000,
+              "instructions", qemu_machine="mps2-an500", icount_shift=6, support_file="mps2"),
         Board("nucleo_f446re", "STM32F446RE", "cortex-m4", 512 * 1024, 128 * 1024, 16_000_000, "cycles"),
         Board("nucleo_f746zg", "STM32F746ZG", "cortex-m7", 1024 * 1024, 320 * 1024, 16_000_000, "cycles"),
         Board("nucleo_h743zi", "STM32H743ZI", "cortex-m7", 2048 * 1024, 512 * 1024, 64_000_000, "cycles"),

@@ -1,4 +1,4 @@
-"""The `pbkit` command line: train, eval, export, build, emulate, bench, demo."""
+"""The `pbkit` command line: train, eval, export, build, emulate, bench, profile, demo."""
 
 from __future__ import annotations
 
@@ -7,8 +7,14 @@ import contextlib
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pbkit.boards import BOARDS, DEFAULT_BOARD
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from pbkit.boards import Board
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_MISMATCH = 0, 1, 2, 3
 
@@ -224,6 +230,64 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK if summary["agreement"] == 1.0 else EXIT_MISMATCH
 
 
+def _cmd_profile(args: argparse.Namespace) -> int:
+    from pbkit.boards import get_board
+    from pbkit.host.bench import ModelMismatchError
+    from pbkit.host.profile import format_profile, profile_board
+    from pbkit.paths import DEFAULT_CHECKPOINT
+    from pbkit.trainer import data as cifar
+
+    if args.images < 1:
+        raise CliError("--images must be at least 1", EXIT_USAGE)
+    checkpoint = Path(args.checkpoint) if args.checkpoint else DEFAULT_CHECKPOINT
+    images = cifar.load_sample().head(args.images).images
+    try:
+        if args.port:
+            result = profile_board(args.port, checkpoint, images, timeout=args.timeout)
+        else:
+            result = _profile_emulated(get_board(args.board), checkpoint, args, images)
+    except ModelMismatchError as exc:
+        raise CliError(str(exc), EXIT_MISMATCH) from None
+    result.update({"checkpoint": str(checkpoint), "kernel": None if args.port else args.kernel})
+    if args.png:
+        from pbkit.host.profile_plot import plot_profile
+
+        plot_profile(result, Path(args.png))
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{result['board']}: {Path(checkpoint).name}, {result['images']} image(s), "
+              f"{result['counter']} per layer (median){'' if args.port else f', kernel {args.kernel}'}")
+        print(format_profile(result))
+        if args.png:
+            print(f"  chart: {args.png}")
+    if result["logits_identical"] != 1.0:
+        print(f"pbkit profile: the board's logits differ from PyTorch eval on "
+              f"{100 * (1 - result['logits_identical']):.0f}% of the images", file=sys.stderr)
+        return EXIT_MISMATCH
+    return EXIT_OK
+
+
+def _profile_emulated(board: Board, checkpoint: Path, args: argparse.Namespace, images: np.ndarray) -> dict:
+    """Export, build and start QEMU for an emulated board, then profile it."""
+    from pbkit.codegen.export import export_files, write_files
+    from pbkit.host.build import build_firmware
+    from pbkit.host.emulator import Emulator
+    from pbkit.host.profile import profile_board
+    from pbkit.trainer.fold import fold_model
+
+    if not board.emulated:
+        raise CliError(f"{board.name} is not emulated: flash its firmware (pbkit export, then PlatformIO) "
+                       "and pass its serial port with --port", EXIT_USAGE)
+    work = Path(args.workdir) / f"{board.name}-{args.kernel}"
+    model, _ = _load(checkpoint)
+    write_files(export_files(fold_model(model), board, args.kernel, source=checkpoint.name), work / "model")
+    built = build_firmware(work / "model", board.name, work / "build")
+    print(f"built {built.elf} ({built.summary()}); starting QEMU {board.qemu_machine}", file=sys.stderr, flush=True)
+    with Emulator(built.elf, board.name) as emu:
+        return profile_board(emu.url, checkpoint, images, timeout=args.timeout)
+
+
 def _cmd_ops(args: argparse.Namespace) -> int:
     from pbkit.codegen.ops import count_ops, totals
 
@@ -369,6 +433,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for one reply")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser("profile", help="instructions (QEMU) or cycles (hardware) per layer of one image",
+                       description="Export the checkpoint, build the firmware, start QEMU (or use the board at "
+                       "--port) and let the firmware time every layer with its counter: prints per layer its "
+                       "instructions or cycles, its share of the image and, for binary layers, the count per "
+                       "32-bit binary word (out_h x out_w x out_channels x 9 x ceil(Cin/32) words). "
+                       "Exit code 3 when the board runs another model or its logits differ from PyTorch eval.")
+    p.add_argument("--board", default=DEFAULT_BOARD, help=f"board to build for and emulate, one of {', '.join(BOARDS)} "
+                   f"(default {DEFAULT_BOARD}); with --port, the board reports itself")
+    p.add_argument("--checkpoint", default=None, help="default: the shipped pretrained model")
+    p.add_argument("--kernel", choices=["reference", "fast"], default="fast",
+                   help="popcount kernel to export with (default fast; ignored with --port)")
+    p.add_argument("--images", type=int, default=1, help="shipped sample images to run; medians per layer (default 1)")
+    p.add_argument("--port", default=None, help="profile the board at this serial port or URL instead of "
+                   "building and emulating; it must run the checkpoint's model")
+    p.add_argument("--workdir", default="build/profile", help="export and build folder (default build/profile)")
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for one reply")
+    p.add_argument("--png", default=None, metavar="PATH", help="save a per-layer bar chart")
+    p.add_argument("--json", action="store_true", help="machine-readable result")
+    p.set_defaults(func=_cmd_profile)
 
     p = sub.add_parser("ops", help="per-layer operation counts (XNOR words, popcounts, multiplies...)",
                        description="Count, per layer and in total, the operations of one image on the device: "

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pbkit.boards import BOARDS, DEFAULT_BOARD
+
 FIXTURES = Path(__file__).parent / "fixtures"
 STUB_MODEL = FIXTURES / "stub_model"
 CALIB_MODEL = FIXTURES / "calib_model"
-EMULATED_BOARD = "netduinoplus2"
+#: The board of the tests that need just one emulated board.
+EMULATED_BOARD = DEFAULT_BOARD
+#: Every board QEMU runs: the link, emulator and parity tests run on each.
+EMULATED_BOARDS = tuple(sorted(name for name, board in BOARDS.items() if board.emulated))
 
 # Facts of tests/fixtures/stub_model/model.c.
 STUB_SHAPE = (1, 28, 28)

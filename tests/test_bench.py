@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from fw_support import EMULATED_BOARDS
 
 from pbkit.cli import EXIT_MISMATCH, EXIT_OK, main
 from pbkit.host.bench import ModelMismatchError, run_bench
@@ -26,13 +27,21 @@ def test_bench_agrees_with_pytorch_on_every_image(real_model_firmware, real_mode
     assert sorted(r["index"] for r in rows) == list(range(12))
 
 
-def test_bench_agrees_with_pytorch_on_a_baseline_model(baseline_model_firmware):
-    """Requant blocks (int32 multiply + flooring shift) on the emulated Cortex-M4: same logits as PyTorch eval."""
-    checkpoint, built = baseline_model_firmware
-    with Emulator(built.elf, "netduinoplus2") as board:
-        summary = run_bench([board.url], checkpoint, load_sample().head(3), progress=False)
-    assert summary["images"] == 3 and summary["complete"]
+#: (model mode, popcount kernel) run on every emulated board: PopBin with both kernels, and the
+#: baseline, whose requant blocks use an int32 multiply + flooring shift.
+PARITY_MODELS = [("popbin", "reference"), ("popbin", "fast"), ("baseline", "fast")]
+
+
+@pytest.mark.parametrize("board", EMULATED_BOARDS)
+@pytest.mark.parametrize(("mode", "kernel"), PARITY_MODELS, ids=[f"{m}-{k}" for m, k in PARITY_MODELS])
+def test_logits_match_pytorch_on_every_emulated_board(board, mode, kernel, model_firmware):
+    """The same export, built for each emulated core (Cortex-M4 twice, Cortex-M7): logits equal PyTorch eval's."""
+    checkpoint, built = model_firmware(mode, kernel, board)
+    with Emulator(built.elf, board) as emu:
+        summary = run_bench([emu.url], checkpoint, load_sample().head(3), progress=False)
+    assert summary["images"] == 3 and summary["complete"] and summary["board"] == board
     assert summary["agreement"] == 1.0 and summary["logits_identical"] == 1.0
+    assert summary["counter"] == "instructions" and summary["per_image_median"] > 1e5
 
 
 def test_two_boards_share_the_images(real_model_firmware, real_model_emulator):
@@ -63,3 +72,23 @@ def test_bench_cli_json(real_model_firmware, real_model_emulator, capsys):
     labels = load_sample().labels[:3]
     assert 0.0 <= out["top1"] <= 1.0 and out["images"] == len(labels)
     assert np.isclose(out["agreement"], 1.0)
+
+
+@pytest.mark.parametrize(("board", "channels"), [("mps2-an386", 31), ("mps2-an500", 33)])
+def test_fast_kernel_with_odd_channel_counts_matches_pytorch(board, channels, tmp_path):
+    """The fast kernel's assembly on Cortex-M4 and M7 with odd channel counts: C0 = 31 leaves the last
+    channel of every pair loop to C and runs 16-channel windows with a channel count that is not a
+    multiple of 4; C0 = 33 runs two-word windows and odd RSign pairs."""
+    from pbkit.boards import get_board
+    from pbkit.codegen.export import export_files, write_files
+    from pbkit.host.build import build_firmware
+    from pbkit.trainer.fold import fold_model
+
+    model = random_model(channels, seed=channels)
+    checkpoint = tmp_path / "model.safetensors"
+    save_checkpoint(model, checkpoint)
+    write_files(export_files(fold_model(model), get_board(board), "fast", source="test"), tmp_path / "export")
+    built = build_firmware(tmp_path / "export", board, tmp_path / "build")
+    with Emulator(built.elf, board) as emu:
+        summary = run_bench([emu.url], checkpoint, load_sample().head(2), progress=False, timeout=600)
+    assert summary["images"] == 2 and summary["logits_identical"] == 1.0

@@ -29,19 +29,25 @@ def test_stub_firmware_builds_for_every_board(board: str, tmp_path: Path) -> Non
     # The vector table sits at the start of flash: initial SP = top of RAM.
     head = result.bin.read_bytes()[:8]
     sp, reset = int.from_bytes(head[:4], "little"), int.from_bytes(head[4:], "little")
-    ram_origin = 0x24000000 if board == "nucleo_h743zi" else 0x20000000
-    assert sp == ram_origin + b.ram_bytes
-    assert reset & 1 and 0x08000000 <= reset < 0x08000000 + result.flash_bytes  # Thumb bit set
+    origins = _memory_regions(board)
+    assert sp == origins["RAM"][0] + b.ram_bytes
+    flash_origin = origins["FLASH"][0]
+    assert reset & 1 and flash_origin <= reset < flash_origin + result.flash_bytes  # Thumb bit set
+
+
+def _memory_regions(board: str) -> dict[str, tuple[int, int]]:
+    """{region: (origin, length in bytes)} from the board's linker script."""
+    text = (FIRMWARE_DIR / "ld" / f"{board}.ld").read_text()
+    pattern = r"(FLASH|RAM)\s*\([rwx]+\)\s*:\s*ORIGIN\s*=\s*(\w+),\s*LENGTH\s*=\s*(\d+)K"
+    return {name: (int(origin, 0), int(length) * 1024) for name, origin, length in re.findall(pattern, text)}
 
 
 @pytest.mark.parametrize("board", sorted(BOARDS))
 def test_linker_script_matches_boards_table(board: str) -> None:
-    text = (FIRMWARE_DIR / "ld" / f"{board}.ld").read_text()
-    pattern = r"(FLASH|RAM)\s*\([rwx]+\)\s*:\s*ORIGIN\s*=\s*\w+,\s*LENGTH\s*=\s*(\d+)K"
-    lengths = dict(re.findall(pattern, text))
+    regions = _memory_regions(board)
     b = get_board(board)
-    assert int(lengths["FLASH"]) * 1024 == b.flash_bytes
-    assert int(lengths["RAM"]) * 1024 == b.ram_bytes
+    assert regions["FLASH"][1] == b.flash_bytes
+    assert regions["RAM"][1] == b.ram_bytes
 
 
 def test_board_defines_come_from_boards_table() -> None:
@@ -52,6 +58,11 @@ def test_board_defines_come_from_boards_table() -> None:
     assert f"-DPB_ICOUNT_SHIFT={get_board('netduinoplus2').icount_shift}" in qemu
     hw = board_defines(get_board("nucleo_h743zi"))
     assert "-DPB_COUNTER_KIND=0" in hw and "-DPB_ICOUNT_SHIFT=0" in hw and "-DPB_CLOCK_HZ=64000000u" in hw
+    for mps2 in ("mps2-an386", "mps2-an500"):  # 25 MHz SysTick: shift 6 (64 ns) resolves each instruction
+        flags = board_defines(get_board(mps2))
+        assert f'-DPB_BOARD_NAME="{mps2}"' in flags and "-DPB_CLOCK_HZ=25000000u" in flags
+        assert "-DPB_COUNTER_KIND=1" in flags and "-DPB_ICOUNT_SHIFT=6" in flags
+        assert get_board(mps2).ticks_to_counter(5) == 5 * 40 / 2**6  # the design note's ticks x 40 / 2^N
 
 
 def test_missing_toolchain_says_make_toolchain(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

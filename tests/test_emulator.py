@@ -8,7 +8,7 @@ import struct
 from pathlib import Path
 
 import pytest
-from fw_support import CALIB_MODEL, EMULATED_BOARD
+from fw_support import CALIB_MODEL, EMULATED_BOARD, EMULATED_BOARDS
 
 from pbkit.boards import get_board
 from pbkit.host import emulator as emulator_mod
@@ -21,13 +21,13 @@ def test_session_emulator_serves_a_socket_url(emulator: Emulator) -> None:
     assert emulator.running
     assert emulator.url == f"socket://127.0.0.1:{emulator.port}"
     cmd = emulator.command()
-    board = get_board(EMULATED_BOARD)
+    board = emulator.board
     assert cmd[cmd.index("-M") + 1] == board.qemu_machine
     assert cmd[cmd.index("-icount") + 1] == f"shift={board.icount_shift},align=off,sleep=off"
 
 
 def test_qemu_is_killed_on_exit_and_on_exception(stub_firmware: BuildResult) -> None:
-    emu = Emulator(stub_firmware.elf, EMULATED_BOARD)
+    emu = Emulator(stub_firmware.elf, stub_firmware.board)
     with pytest.raises(RuntimeError, match="boom"), emu:
         proc = emu.proc
         assert proc is not None and proc.poll() is None
@@ -37,18 +37,19 @@ def test_qemu_is_killed_on_exit_and_on_exception(stub_firmware: BuildResult) -> 
         pass
 
 
-def test_board_without_qemu_machine_is_refused(stub_firmware: BuildResult) -> None:
-    with pytest.raises(EmulatorError, match="nucleo_f446re has no QEMU machine.*netduinoplus2"):
-        Emulator(stub_firmware.elf, "nucleo_f446re")
+def test_board_without_qemu_machine_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(EmulatorError, match="nucleo_f446re has no QEMU machine") as err:
+        Emulator(tmp_path / "firmware.elf", "nucleo_f446re")
+    assert all(name in str(err.value) for name in EMULATED_BOARDS)
 
 
-def test_missing_qemu_says_make_toolchain(
-    stub_firmware: BuildResult, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_missing_qemu_says_make_toolchain(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    elf = tmp_path / "firmware.elf"
+    elf.write_bytes(b"\x7fELF")  # never run: QEMU is missing
     monkeypatch.setattr(emulator_mod.shutil, "which", lambda name: None)
     with (
         pytest.raises(EmulatorError, match="qemu-system-arm not found.*make toolchain"),
-        Emulator(stub_firmware.elf, EMULATED_BOARD),
+        Emulator(elf, EMULATED_BOARD),
     ):
         pass
 
@@ -58,18 +59,24 @@ def test_missing_elf_is_reported(tmp_path: Path) -> None:
         pass
 
 
-def test_ticks_convert_to_instruction_counts(tmp_path: Path) -> None:
+@pytest.mark.parametrize("board_name", EMULATED_BOARDS)
+def test_ticks_convert_to_instruction_counts(board_name: str, tmp_path: Path) -> None:
     """The calibration model runs exactly 2*N instructions in its loop (subs + bne), so
-    two runs differ by 2*(N2 - N1) instructions; the counter must agree."""
-    board = get_board(EMULATED_BOARD)
-    fw = build_firmware(CALIB_MODEL, EMULATED_BOARD, tmp_path)
-    with Emulator(fw.elf, EMULATED_BOARD) as emu, BoardLink(emu.url, timeout=10) as link:
+    two runs differ by 2*(N2 - N1) instructions; the counter must agree, on every emulated
+    board (each has its own SysTick clock and -icount shift)."""
+    board = get_board(board_name)
+    fw = build_firmware(CALIB_MODEL, board_name, tmp_path)
+    with Emulator(fw.elf, board_name) as emu, BoardLink(emu.url, timeout=10) as link:
         info = link.hello()
         assert info.counter == "instructions"
-        assert (info.icount_shift, info.clock_hz) == (board.icount_shift, board.clock_hz)
+        assert (info.board, info.icount_shift, info.clock_hz) == (board_name, board.icount_shift, board.clock_hz)
         ticks = {n: link.infer(struct.pack("<I", n)).ticks for n in (1000, 2000, 15_000_000)}
+        layers = {n: link.profile(struct.pack("<I", n)).layer_ticks for n in (1000, 2000)}
     small = board.ticks_to_counter(ticks[2000] - ticks[1000])
     assert small == pytest.approx(2000, abs=2)
+    # PROFILE: layer 0 is the loop, layer 1 is empty: the hook's own cost is taken off both.
+    assert board.ticks_to_counter(layers[2000][0] - layers[1000][0]) == pytest.approx(2000, abs=2)
+    assert board.ticks_to_counter(layers[1000][1]) <= 2
     # 30M instructions: several SysTick wraps, each handled by the wrap interrupt.
     large = board.ticks_to_counter(ticks[15_000_000] - ticks[1000])
     assert large == pytest.approx(2 * (15_000_000 - 1000), rel=1e-5)

@@ -10,8 +10,9 @@ import zlib
 import pytest
 import serial
 from cobs import cobs
-from fw_support import EMULATED_BOARD, STUB_CLASSES, STUB_SHA256, STUB_SHAPE, STUB_STATUS_ALL_WHITE, stub_rule
+from fw_support import STUB_CLASSES, STUB_SHA256, STUB_SHAPE, STUB_STATUS_ALL_WHITE, stub_rule
 
+from pbkit.boards import get_board
 from pbkit.host import link as L
 from pbkit.host.link import BoardError, BoardLink, FrameError, LinkTimeout, SequenceError
 
@@ -63,6 +64,10 @@ def test_parse_replies() -> None:
         L.parse_infer(infer[:-1])
     err = L.parse_error(L.Frame(L.MSG_ERROR, 9, L.ERROR_FIXED.pack(L.ERR_MODEL, 4, 0, -7) + b"oops"))
     assert (err.code, err.name, err.text, err.detail, err.seq) == (L.ERR_MODEL, "MODEL", "oops", -7, 9)
+    profile = L.PROFILE_FIXED.pack(1, 52, 2, 3, 0) + struct.pack("<2i", 5, -6) + struct.pack("<3Q", 7, 2**33, 0)
+    assert L.parse_profile(profile) == L.ProfileResult(1, [5, -6], [7, 2**33, 0], 52)
+    with pytest.raises(FrameError, match="expected .* 2 logits and 3 layers"):
+        L.parse_profile(profile + b"\x00")
 
 
 def test_read_frame_skips_garbage_before_a_frame() -> None:
@@ -95,14 +100,15 @@ def test_unopenable_port_is_a_link_error() -> None:
 # ---- against the stub firmware in QEMU --------------------------------------------------
 
 
-def test_hello(link: BoardLink) -> None:
+def test_hello(link: BoardLink, emulated_board: str) -> None:
     info = link.hello()
+    board = get_board(emulated_board)
     assert info.protocol_version == L.PROTOCOL_VERSION
-    assert info.board == EMULATED_BOARD
+    assert info.board == emulated_board
     assert info.model_sha256 == STUB_SHA256
     assert info.input_shape == STUB_SHAPE
     assert info.num_classes == STUB_CLASSES
-    assert (info.clock_hz, info.counter, info.icount_shift) == (168_000_000, "instructions", 3)
+    assert (info.clock_hz, info.counter, info.icount_shift) == (board.clock_hz, "instructions", board.icount_shift)
     assert info.max_payload >= IMAGE_BYTES
 
 
@@ -128,6 +134,29 @@ def test_infer_ticks_are_repeatable(link: BoardLink) -> None:
     image = _images()[0]
     ticks = [link.infer(image).ticks for _ in range(3)]
     assert max(ticks) - min(ticks) <= 2  # ns -> SysTick rounding only
+
+
+def test_profile_times_the_stub_as_one_layer(link: BoardLink, emulated_board: str) -> None:
+    """The stub calls its layer hook once: PROFILE's one layer is the whole run, as INFER counts it."""
+    image = _images()[0]
+    expected_class, expected_logits = stub_rule(image)
+    prof = link.profile(image)
+    assert (prof.class_index, prof.logits) == (expected_class, expected_logits)
+    assert len(prof.layer_ticks) == 1 and prof.hook_ticks > 0
+    # The hook runs just before the stub returns: the layer misses only the return and INFER's
+    # extra call (pb_model_run -> pb_model_run_hooked), about ten instructions.
+    missed = get_board(emulated_board).ticks_to_counter(link.infer(image).ticks - prof.layer_ticks[0])
+    assert 0 <= missed <= 20
+
+
+def test_profile_errors_are_those_of_infer(link: BoardLink) -> None:
+    with pytest.raises(BoardError) as err:
+        link.profile(bytes(10))
+    assert (err.value.code, err.value.detail) == (L.ERR_BAD_LENGTH, IMAGE_BYTES)
+    with pytest.raises(BoardError) as err:
+        link.profile(bytes([255]) * IMAGE_BYTES)
+    assert (err.value.code, err.value.detail) == (L.ERR_MODEL, STUB_STATUS_ALL_WHITE)
+    link.hello()
 
 
 def _error_reply(link: BoardLink, wire: bytes) -> BoardError:
@@ -164,12 +193,13 @@ def test_unknown_message_type(link: BoardLink) -> None:
 
 
 @pytest.mark.parametrize(
-    "msg_type,length", [(L.MSG_INFER, 10), (L.MSG_INFER, IMAGE_BYTES + 1), (L.MSG_HELLO, 1)]
+    "msg_type,length",
+    [(L.MSG_INFER, 10), (L.MSG_INFER, IMAGE_BYTES + 1), (L.MSG_PROFILE, IMAGE_BYTES - 1), (L.MSG_HELLO, 1)],
 )
 def test_wrong_payload_length(link: BoardLink, msg_type: int, length: int) -> None:
     err = _error_reply(link, L.encode_frame(msg_type, 17, bytes(length)))
     assert (err.code, err.seq) == (L.ERR_BAD_LENGTH, 17)
-    if msg_type == L.MSG_INFER:
+    if msg_type != L.MSG_HELLO:
         assert err.detail == IMAGE_BYTES
     with pytest.raises(BoardError, match="BAD_LENGTH"):
         link.request(msg_type, bytes(length))
@@ -207,8 +237,8 @@ def test_serial_link_is_pyserial_socket(link: BoardLink) -> None:
     assert isinstance(link._ser, serial.SerialBase)
 
 
-def test_wait_ready(link: BoardLink) -> None:
-    assert link.wait_ready(timeout=5).board == EMULATED_BOARD
+def test_wait_ready(link: BoardLink, emulated_board: str) -> None:
+    assert link.wait_ready(timeout=5).board == emulated_board
     link.hello()
     with (
         BoardLink("loop://", timeout=0.2) as silent,

@@ -85,7 +85,7 @@ def test_baseline_branch_is_bn_output_on_the_grid_and_simple_qat_is_plus_minus_a
     simple = build_model(ModelConfig(width=0.125, mode="simple-qat-popcount")).train().blocks[0]
     with torch.no_grad():
         simple.weight.normal_(0, 0.6)
-    alpha = float(simple.weight.abs().mean())
+    alpha = float(simple.weight.detach().abs().mean())
     branch = torch.unique((simple(x) - x).abs())
     assert len(branch) == 1 and float(branch) == pytest.approx(round(alpha * 4) / 4)
 

@@ -1,6 +1,8 @@
 import pytest
 
-from pbkit.codegen.ops import count_ops, totals
+from pbkit.codegen.ops import count_ops, model_layers, totals
+from pbkit.trainer.fold import fold_model
+from tests.support import random_model
 
 
 def test_baseline_reactnet18_has_the_decks_557056_requantization_multiplies():
@@ -35,3 +37,13 @@ def test_ops_cli_json(capsys):
 
     assert main(["ops", "--model", "reactnet18", "--width", "1.0", "--mode", "baseline", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["total"]["multiplies"] == 557_056
+
+
+@pytest.mark.parametrize("mode", ["popbin", "baseline"])
+def test_model_layers_of_an_exported_model_are_count_ops_layers(mode):
+    """What `pbkit profile` names the board's layers: count_ops's names, outputs and XNOR words."""
+    ir = fold_model(random_model(8, mode=mode))
+    from_ir = [(lay.name, lay.kind, lay.output, lay.xnor_words) for lay in model_layers(ir)]
+    analytic = [(lay.name, lay.kind, lay.output, lay.xnor_words) for lay in count_ops("reactnet18", 0.125, mode)]
+    assert from_ir == analytic
+    assert from_ir[1] == ("stage1.unit1", "binary", "8x32x32", 32 * 32 * 8 * 9 * 1)

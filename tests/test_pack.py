@@ -1,7 +1,16 @@
 import numpy as np
 import pytest
 
-from pbkit.codegen.pack import pack_channels, popcount32, words_for
+from pbkit.codegen.pack import (
+    fast_interleave_thresholds,
+    fast_rsign_thresholds,
+    fast_weight_words,
+    fast_words_per_channel,
+    pack_channels,
+    pack_channels_fast,
+    popcount32,
+    words_for,
+)
 
 
 @pytest.mark.parametrize("channels", [1, 31, 32, 33, 63, 64])
@@ -24,3 +33,81 @@ def test_bit_convention_channel_c_is_bit_c_mod_32():
 def test_popcount32():
     words = np.array([0, 1, 0xFFFFFFFF, 0x80000001], dtype=np.uint32)
     assert popcount32(words).tolist() == [0, 1, 32, 2]
+
+
+# The fast kernel's layouts (firmware/kernels/pb_binconv_walk.h, pb_rsign_pack.c).
+
+
+@pytest.mark.parametrize("channels", [1, 16, 31, 32, 33, 64])
+def test_fast_bit_order_puts_channel_pairs_in_the_two_halves(channels):
+    rng = np.random.default_rng(channels)
+    bits = rng.integers(0, 2, size=(3, channels), dtype=np.uint8)
+    plain, fast = pack_channels(bits), pack_channels_fast(bits)
+    assert fast.shape == plain.shape
+    assert np.array_equal(popcount32(fast), popcount32(plain))  # the same bits, in another order
+    for c in range(channels):
+        r = c % 32
+        bit = (fast[:, c // 32] >> np.uint32(r // 2 + 16 * (r % 2))) & np.uint32(1)
+        assert np.array_equal(bit, bits[:, c])
+
+
+def _csa3(d: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The kernel's carry-save group from the derived words of both sides (pb_csa3)."""
+    x = d[0] ^ w[0]
+    return d[3] ^ w[3], x ^ ((d[1] ^ w[1]) & (d[2] ^ w[2]))
+
+
+def _derive3(a0, a1, a2) -> list[np.ndarray]:
+    return [a0, a0 ^ a1, a0 ^ a2, a0 ^ a1 ^ a2]
+
+
+@pytest.mark.parametrize("cin", [8, 16, 24, 32, 40, 64, 96])
+def test_fast_weight_words_count_what_the_plain_popcount_counts(cin):
+    """sum + 2 carry over the groups, from the derived words, == sum of popcount(a XOR w) per channel."""
+    rng = np.random.default_rng(cin)
+    cout = 5
+    weight_bits = rng.integers(0, 2, size=(cout, 3, 3, cin), dtype=np.uint8)
+    window_bits = rng.integers(0, 2, size=(3, 3, cin), dtype=np.uint8)  # one output pixel's window
+    expected = popcount32(pack_channels(window_bits).ravel()[None, :] ^
+                          pack_channels(weight_bits).reshape(cout, -1)).sum(1)
+    words = fast_weight_words(weight_bits)
+    assert words.shape == (cout, fast_words_per_channel(cin)) and words.dtype == np.uint32
+    a = pack_channels_fast(window_bits).ravel()
+    counts = []
+    for w in words:
+        if cin <= 16:  # two pixels a word, bits 8-15 and 24-31 free: h0|h1<<8, ..., h8
+            p = [a[2 * i] | (a[2 * i + 1] << np.uint32(8)) for i in range(4)] + [a[8]]
+            s, c = _csa3(_derive3(p[0], p[1], p[2]), w[:4])
+            x3, s2 = p[3] ^ w[4], (p[3] ^ p[4]) ^ w[5]
+            total = popcount32(s) + popcount32(s2) + 2 * (popcount32(c) + popcount32(x3 & ~s2))
+        else:
+            total = 0
+            for g in range(len(a) // 3):
+                s, c = _csa3(_derive3(a[3 * g], a[3 * g + 1], a[3 * g + 2]), w[4 * g:4 * g + 4])
+                total += popcount32(s) + 2 * popcount32(c)
+        counts.append(int(total))
+    assert counts == expected.tolist()
+
+
+def test_fast_stream_follows_each_channel_pair_with_its_thresholds():
+    words = np.arange(5 * 3, dtype=np.uint32).reshape(5, 3)
+    stream = fast_interleave_thresholds(words, np.array([-1, 7, 300, 0, 12]))
+    assert stream.tolist() == [0, 1, 2, 3, 4, 5, 0x0007FFFF, 6, 7, 8, 9, 10, 11, 300, 12, 13, 14, 12]
+    with pytest.raises(ValueError, match="int16"):
+        fast_interleave_thresholds(words[:1], np.array([40000]))
+
+
+@pytest.mark.parametrize("residual_bits", [16, 32])
+def test_fast_rsign_thresholds_keep_x_ge_t(residual_bits):
+    """bit = x > t' for every x within the bound, t' clamped; int16 pairs with 32767 after an odd last channel."""
+    bound = 300
+    t = np.array([-5000, -301, -300, -1, 0, 1, 299, 300, 301, 9000, 17])
+    table = fast_rsign_thresholds(t, bound, residual_bits)
+    if residual_bits == 16:
+        halves = table.astype(np.int64).astype(np.uint32).view(np.int16).astype(np.int64)
+        assert len(table) == (len(t) + 1) // 2 and halves[-1] == 32767
+        t_prime = halves[:len(t)]
+    else:
+        t_prime = table
+    x = np.arange(-bound, bound + 1)[:, None]
+    assert np.array_equal(x > t_prime[None, :], x >= t[None, :])

@@ -21,3 +21,5 @@ def test_a_model_too_big_for_the_board_is_refused_with_numbers():
     with pytest.raises(ModelTooLargeError, match=r"does not fit netduinoplus2 .*flash [\d,]+ B"):
         check_fits(plan, get_board("netduinoplus2"))
     check_fits(plan, get_board("nucleo_h743zi"))  # 2 MB flash holds it
+    for emulated in ("mps2-an386", "mps2-an500"):  # and the 4 MB / 4 MB MPS2 images QEMU runs
+        check_fits(plan, get_board(emulated))

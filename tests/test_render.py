@@ -1,5 +1,8 @@
+import re
+
 import pytest
 
+from pbkit.codegen.plan import plan_memory
 from pbkit.codegen.render import build_context, render
 from pbkit.trainer.fold import fold_model
 from tests.golden import GOLDEN_DIR, tiny_render
@@ -32,3 +35,16 @@ def test_strides_are_precomputed_for_the_multiply_free_kernels():
     assert first_down["stride"] == 2 and first_down["in_words"] == 2  # 40 channels -> 2 words
     assert first_down["padded_row_words"] == 34 * 2
     assert first_down["row_step_words"] == 2 * 34 * 2 and first_down["step_words"] == 4
+
+
+@pytest.mark.parametrize("kernel", ["reference", "fast"])
+@pytest.mark.parametrize("mode", ["popbin", "baseline"])
+def test_plan_flash_is_the_rendered_tables(kernel, mode):
+    """The plan's model flash is what the rendered constant tables hold, in either kernel's layout."""
+    ir = fold_model(random_model(24, seed=2, mode=mode))
+    text = render(ir, kernel=kernel)["model_data.c"]
+    sizes = {"int8_t": 1, "int32_t": 4, "uint32_t": 4}
+    tables = re.findall(r"static const (u?int(?:8|32)_t) (\w+)\[(\d+)\]", text)
+    assert sum(sizes[t] * int(n) for t, _, n in tables) == plan_memory(ir, kernel).model_flash_bytes
+    names = {name for _, name, _ in tables}
+    assert any(name.startswith("popcount_threshold_") for name in names) == (mode == "popbin" and kernel == "reference")

@@ -175,7 +175,8 @@ def write_report(out: Path, settings: dict) -> list[dict]:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(results)
+    for result in results:  # percentages to two decimals, as the deck prints them
+        writer.writerow({k: (round(v, 2) if k in ("top1", "top5") else v) for k, v in result.items()})
     atomic_write_bytes(out / "results.csv", buf.getvalue().encode())
     try:
         _plot(results, out / "results.png")

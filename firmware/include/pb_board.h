@@ -40,13 +40,16 @@ void pb_board_init(void);
 void pb_uart_write(const uint8_t *data, uint32_t len);
 uint8_t pb_uart_read_byte(void);
 
-/* Generic USART drivers; a board file calls the one that matches its chip's layout. */
+/* Generic UART drivers; a board file calls the one that matches its chip's layout. */
 void pb_usart_sr_init(uintptr_t base, uint32_t kernel_clock_hz, uint32_t baud);
 void pb_usart_sr_write(uintptr_t base, const uint8_t *data, uint32_t len);
 uint8_t pb_usart_sr_read_byte(uintptr_t base);
 void pb_usart_isr_init(uintptr_t base, uint32_t kernel_clock_hz, uint32_t baud);
 void pb_usart_isr_write(uintptr_t base, const uint8_t *data, uint32_t len);
 uint8_t pb_usart_isr_read_byte(uintptr_t base);
+void pb_cmsdk_uart_init(uintptr_t base, uint32_t pclk_hz, uint32_t baud);
+void pb_cmsdk_uart_write(uintptr_t base, const uint8_t *data, uint32_t len);
+uint8_t pb_cmsdk_uart_read_byte(uintptr_t base);
 
 /* Free-running 64-bit tick counter (pb_counter.c), kind chosen by PB_COUNTER_KIND. */
 void pb_counter_init(void);

@@ -12,7 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PB_PROTOCOL_VERSION 1u
+/* 2 added PROFILE; HELLO and INFER are unchanged since 1. */
+#define PB_PROTOCOL_VERSION 2u
 
 #define PB_HEADER_LEN 4u
 #define PB_CRC_LEN 4u
@@ -26,12 +27,17 @@
 #ifndef PB_MAX_CLASSES
 #define PB_MAX_CLASSES 256u
 #endif
+/* Most layers a PROFILE reply can time (ReActNet-18: stem + 16 blocks + head = 18). */
+#ifndef PB_MAX_LAYERS
+#define PB_MAX_LAYERS 64u
+#endif
 
 #define PB_MAX_BOARD_NAME 32u
 
 /* Message types: a reply is the request type | 0x80. */
 #define PB_MSG_HELLO 0x01u
 #define PB_MSG_INFER 0x02u
+#define PB_MSG_PROFILE 0x03u
 #define PB_MSG_REPLY 0x80u
 #define PB_MSG_ERROR 0x7Fu
 
@@ -47,10 +53,12 @@
 
 #define PB_HELLO_FIXED_LEN 52u
 #define PB_INFER_FIXED_LEN 16u
+#define PB_PROFILE_FIXED_LEN 16u
 #define PB_ERROR_FIXED_LEN 8u
 
-/* Largest reply body: an INFER reply with PB_MAX_CLASSES logits. */
-#define PB_MAX_REPLY (PB_HEADER_LEN + PB_INFER_FIXED_LEN + 4u * PB_MAX_CLASSES + PB_CRC_LEN)
+/* Largest reply body: a PROFILE reply with PB_MAX_CLASSES logits and PB_MAX_LAYERS layer
+ * counts (an INFER reply is the same without the layers). */
+#define PB_MAX_REPLY (PB_HEADER_LEN + PB_PROFILE_FIXED_LEN + 4u * PB_MAX_CLASSES + 8u * PB_MAX_LAYERS + PB_CRC_LEN)
 /* Largest request body. */
 #define PB_MAX_REQUEST (PB_HEADER_LEN + PB_MAX_PAYLOAD + PB_CRC_LEN)
 
@@ -60,6 +68,8 @@ typedef struct {
     size_t reply_cap;
     int32_t *logits;       /* at least PB_MAX_CLASSES entries */
     size_t logits_cap;
+    uint64_t *layer_marks; /* PROFILE: the start and one counter reading per layer (PB_MAX_LAYERS + 1) */
+    size_t layer_marks_cap;
 } pb_protocol_ctx_t;
 
 /* Handles one decoded frame body and writes the reply body (CRC included) into

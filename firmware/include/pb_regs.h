@@ -3,8 +3,10 @@
  * (no vendor headers: the firmware must build from this tree alone).
  *
  * Addresses and bit positions come from the ARMv7-M Architecture Reference Manual
- * (core) and the STM32 reference manuals RM0090 (F405), RM0390 (F446), RM0385 (F746)
- * and RM0433 (H743). Each board file only uses the peripherals of its own chip.
+ * (core), the STM32 reference manuals RM0090 (F405), RM0390 (F446), RM0385 (F746)
+ * and RM0433 (H743), and the Cortex-M System Design Kit TRM (ARM DDI 0479, the CMSDK
+ * APB UART of the MPS2 FPGA images). Each board file only uses the peripherals of its
+ * own chip.
  */
 #ifndef PB_REGS_H
 #define PB_REGS_H
@@ -73,5 +75,18 @@
 #define USART_ISR_TXE       (1u << 7)
 #define USART_ICR_ORECF     (1u << 3)
 #define USART_ICR_ERRORS    0x0000000Fu   /* PECF, FECF, NECF, ORECF: stale errors from before init */
+
+/* ---- CMSDK APB UART (MPS2 AN385/AN386/AN500) ------------------------------------ */
+#define CMSDK_UART_DATA(base)      PB_REG32((base) + 0x00u)
+#define CMSDK_UART_STATE(base)     PB_REG32((base) + 0x04u)
+#define CMSDK_UART_CTRL(base)      PB_REG32((base) + 0x08u)
+#define CMSDK_UART_INTCLEAR(base)  PB_REG32((base) + 0x0Cu)
+#define CMSDK_UART_BAUDDIV(base)   PB_REG32((base) + 0x10u)
+#define CMSDK_UART_STATE_TXFULL    (1u << 0)
+#define CMSDK_UART_STATE_RXFULL    (1u << 1)
+#define CMSDK_UART_STATE_RXOVERRUN (1u << 3)  /* write 1 to clear */
+#define CMSDK_UART_CTRL_TXEN       (1u << 0)
+#define CMSDK_UART_CTRL_RXEN       (1u << 1)
+#define CMSDK_UART_BAUDDIV_MIN     16u        /* the UART ignores smaller dividers */
 
 #endif /* PB_REGS_H */

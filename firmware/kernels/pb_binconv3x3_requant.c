@@ -5,7 +5,8 @@
 /* Baseline: BN folded into one int32 multiply-add and a shift (the multiply the deck counts).
  * The product stays in int32: the exporter checked |N M| + |B| < 2^31. */
 static inline __attribute__((always_inline)) int32_t requant_branch(const pb_binconv_params_t *p, int o,
-                                                                    uint32_t count) {
+                                                                    uint32_t count, const uint32_t *tail) {
+    (void)tail;
     const int32_t dot = p->fan_in - (int32_t)(count << 1); /* +-1 dot product p */
     return pb_floor_shift(dot * p->multiplier[o] + p->bias[o], p->shift);
 }
@@ -13,6 +14,5 @@ static inline __attribute__((always_inline)) int32_t requant_branch(const pb_bin
 int pb_binconv3x3_requant(const pb_binconv_params_t *p, const uint32_t *bits, pb_residual_t *x_hwc) {
     if (!p || !bits || !x_hwc || !p->multiplier || !p->bias) return PB_ERR_NULL;
     if (p->shift > 31) return PB_ERR_SHAPE;
-    pb_binconv_walk(p, bits, x_hwc, requant_branch);
-    return PB_OK;
+    return pb_binconv_walk(p, bits, x_hwc, requant_branch, 0, 0, 0);
 }

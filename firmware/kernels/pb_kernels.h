@@ -11,6 +11,10 @@
  *               border is the -1 padding of the contract, the unused bits match the weights'
  *               zero bits and add nothing to a popcount.
  *   weights     uint32 words, [Cout][3][3][words], same bit convention.
+ *   fast kernel (PB_KERNEL_FAST 1): the same bits in another order within each word (channels 2k
+ *               and 2k + 1 of a word are bits k and 16 + k, pb_rsign_pack.c), weights and RSign
+ *               and popcount thresholds in the layouts of pb_binconv_walk.h and pb_rsign_pack.c,
+ *               written by codegen/pack.py; the residual array is word-aligned.
  *
  * PopBin's binary layers (rsign_pack, binconv3x3_popbin, sumpool2x2_dup) use no multiply:
  * every stride is precomputed by the exporter into the parameter structs, loops only add.
@@ -56,7 +60,7 @@ typedef struct {
     uint32_t padded_row_words;  /* (in_width + 2) * in_words */
     uint32_t step_words;        /* stride * in_words: next output column */
     uint32_t row_step_words;    /* stride * padded_row_words: next output row */
-    const uint32_t *weights;    /* [Cout][3][3][in_words] */
+    const uint32_t *weights;    /* [Cout][3][3][in_words]; the fast kernel's layout: pb_binconv_walk.h */
     /* PopBin (binconv3x3_popbin): */
     int32_t delta;              /* added when the popcount passes the threshold, else subtracted */
     const int32_t *popcount_threshold; /* [Cout]: +delta when popcount(a ^ w) <= threshold */
@@ -65,6 +69,7 @@ typedef struct {
     uint32_t shift;             /* branch = (p * multiplier + bias) >> shift, flooring */
     const int32_t *multiplier;  /* [Cout] */
     const int32_t *bias;        /* [Cout], BN's shift and the rounding offset folded in */
+    uint16_t in_channels;       /* the fast kernel's weight layout depends on it (pb_binconv_walk.h) */
 } pb_binconv_params_t;
 
 typedef struct {

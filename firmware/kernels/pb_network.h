@@ -24,7 +24,8 @@ typedef struct {
 } pb_network_t;
 
 /* Called after the stem (layer 0), after each block (1..num_blocks) and after the head; lets
- * firmware time layers without the kernels knowing about timers. */
+ * firmware time layers without the kernels knowing about timers. Same type as pb_model.h's
+ * pb_model_layer_hook_t, so a model passes its caller's hook straight through. */
 typedef void (*pb_layer_hook_t)(void *context, uint16_t layer);
 
 typedef struct {

@@ -1,8 +1,37 @@
 #include "pb_kernels.h"
 
+#if PB_KERNEL_FAST && PB_RESIDUAL_BITS == 16 && defined(__ARM_FEATURE_SIMD32)
+#include <arm_acle.h> /* __sadd16: two int16 adds in one instruction (ARMv7E-M DSP) */
+#endif
+
+#if PB_KERNEL_FAST && PB_RESIDUAL_BITS == 16
+/* Two adjacent int16 channels as one word, and back. The builtin, not memcpy: with
+ * -ffreestanding gcc would call the library for these four bytes. */
+static inline __attribute__((always_inline)) uint32_t load2(const pb_residual_t *x) {
+    uint32_t v;
+    __builtin_memcpy(&v, x, sizeof v);
+    return v;
+}
+
+static inline __attribute__((always_inline)) void store2(pb_residual_t *x, uint32_t v) {
+    __builtin_memcpy(x, &v, sizeof v);
+}
+
+/* a + b in each int16 half. No half overflows: the static bound covers the pooled sum. */
+static inline __attribute__((always_inline)) uint32_t add2(uint32_t a, uint32_t b) {
+#if defined(__ARM_FEATURE_SIMD32)
+    return (uint32_t)__sadd16((int16x2_t)a, (int16x2_t)b);
+#else
+    return (((a & 0xFFFFu) + (b & 0xFFFFu)) & 0xFFFFu) | ((a >> 16) + (b >> 16)) << 16;
+#endif
+}
+#endif
+
 /* In place is safe: output pixel (oy, ox) occupies the slots of input pixels (2oy, 2ox) and
  * (2oy, 2ox+1) only for oy = 0, and each channel is read before its two slots are written;
- * for oy > 0 every write lands below the rows still to be read. */
+ * for oy > 0 every write lands below the rows still to be read. The fast path takes two
+ * channels at a time (an even count, so that no pair crosses into the next pixel), which keeps
+ * that order pair by pair. */
 int pb_sumpool2x2_dup(const pb_sumpool_params_t *p, pb_residual_t *x_hwc) {
     if (!p || !x_hwc) return PB_ERR_NULL;
     const int c = p->channels;
@@ -12,6 +41,18 @@ int pb_sumpool2x2_dup(const pb_sumpool_params_t *p, pb_residual_t *x_hwc) {
     for (int oy = 0; oy < p->in_height; oy += 2) {
         const pb_residual_t *s = src_row;
         for (int ox = 0; ox < p->in_width; ox += 2) {
+#if PB_KERNEL_FAST && PB_RESIDUAL_BITS == 16
+            if (!(c & 1)) {
+                for (const pb_residual_t *end = s + c; s != end; s += 2, dst += 2) {
+                    const uint32_t sum = add2(add2(load2(s), load2(s + c)), add2(load2(s + row), load2(s + row + c)));
+                    store2(dst, sum);
+                    store2(dst + c, sum);
+                }
+                dst += c;
+                s += c;
+                continue;
+            }
+#endif
             for (int ch = 0; ch < c; ch++) {
                 const int32_t sum = (int32_t)s[ch] + s[ch + c] + s[ch + row] + s[ch + row + c];
                 dst[ch] = (pb_residual_t)sum;

@@ -20,6 +20,7 @@ static uint8_t rx_buf[RX_CAP] __attribute__((aligned(4)));
 static uint8_t reply_buf[PB_MAX_REPLY] __attribute__((aligned(4)));
 static uint8_t tx_buf[TX_CAP];
 static int32_t logits_buf[PB_MAX_CLASSES];
+static uint64_t layer_marks_buf[PB_MAX_LAYERS + 1u]; /* the start, then one per layer */
 
 int main(void)
 {
@@ -28,6 +29,8 @@ int main(void)
         .reply_cap = sizeof reply_buf,
         .logits = logits_buf,
         .logits_cap = PB_MAX_CLASSES,
+        .layer_marks = layer_marks_buf,
+        .layer_marks_cap = PB_MAX_LAYERS + 1u,
     };
     pb_frame_rx_t rx;
 

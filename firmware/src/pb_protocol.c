@@ -3,6 +3,7 @@
 
 #include "pb_board.h"
 #include "pb_crc32.h"
+#include "pb_layer_timer.h"
 #include "pb_model.h"
 
 /* Little-endian field access: the frame bytes have no alignment guarantee. */
@@ -99,21 +100,35 @@ static size_t handle_hello(const pb_protocol_ctx_t *ctx, uint16_t seq, size_t pa
     return finish_reply(ctx, PB_MSG_HELLO | PB_MSG_REPLY, seq, PB_HELLO_FIXED_LEN + name_len);
 }
 
-static size_t handle_infer(const pb_protocol_ctx_t *ctx, uint16_t seq, const uint8_t *image, size_t len)
+/* Checks a request that runs the model (INFER, PROFILE): the image length, and room for a
+ * reply of payload_len bytes. Returns 0 when it may run, else the length of the ERROR reply
+ * already written. */
+static size_t check_run_request(const pb_protocol_ctx_t *ctx, uint16_t seq, size_t len, size_t payload_len,
+                                const char *bad_length_text)
 {
     const size_t expected = (size_t)pb_model_info.channels * pb_model_info.height * pb_model_info.width;
     const uint16_t classes = pb_model_info.num_classes;
-    uint8_t *p = ctx->reply + PB_HEADER_LEN;
-    uint32_t class_index = 0;
 
     if (len != expected) {
-        return pb_protocol_error(ctx, seq, PB_ERR_BAD_LENGTH, (int32_t)expected,
-                                 "INFER payload must be C*H*W bytes");
+        return pb_protocol_error(ctx, seq, PB_ERR_BAD_LENGTH, (int32_t)expected, bad_length_text);
     }
-    if (classes > ctx->logits_cap ||
-        PB_HEADER_LEN + PB_INFER_FIXED_LEN + 4u * (size_t)classes + PB_CRC_LEN > ctx->reply_cap) {
+    if (classes > ctx->logits_cap || PB_HEADER_LEN + payload_len + PB_CRC_LEN > ctx->reply_cap) {
         return pb_protocol_error(ctx, seq, PB_ERR_INTERNAL, (int32_t)classes,
                                  "num_classes exceeds PB_MAX_CLASSES");
+    }
+    return 0u;
+}
+
+static size_t handle_infer(const pb_protocol_ctx_t *ctx, uint16_t seq, const uint8_t *image, size_t len)
+{
+    const uint16_t classes = pb_model_info.num_classes;
+    const size_t payload_len = PB_INFER_FIXED_LEN + 4u * (size_t)classes;
+    uint8_t *p = ctx->reply + PB_HEADER_LEN;
+    uint32_t class_index = 0;
+    size_t refused = check_run_request(ctx, seq, len, payload_len, "INFER payload must be C*H*W bytes");
+
+    if (refused != 0u) {
+        return refused;
     }
 
     /* Two back-to-back reads measure the cost of reading the counter itself, which is
@@ -137,7 +152,80 @@ static size_t handle_infer(const pb_protocol_ctx_t *ctx, uint16_t seq, const uin
     for (size_t k = 0; k < classes; k++) {
         put_u32(p + PB_INFER_FIXED_LEN + 4u * k, (uint32_t)ctx->logits[k]);
     }
-    return finish_reply(ctx, PB_MSG_INFER | PB_MSG_REPLY, seq, PB_INFER_FIXED_LEN + 4u * (size_t)classes);
+    return finish_reply(ctx, PB_MSG_INFER | PB_MSG_REPLY, seq, payload_len);
+}
+
+/* What the timer adds to the layers it times, measured by timing nothing: start then hook
+ * (the first layer's interval), and hook then hook (every later layer's). */
+typedef struct {
+    uint64_t first;
+    uint64_t next;
+} timer_cost_t;
+
+static timer_cost_t timer_cost(uint64_t *marks)
+{
+    pb_layer_timer_t probe;
+    pb_layer_timer_init(&probe, marks, 3u);
+    pb_layer_timer_start(&probe);
+    pb_layer_timer_hook(&probe, 0u);
+    pb_layer_timer_hook(&probe, 1u);
+    return (timer_cost_t){marks[1] - marks[0], marks[2] - marks[1]};
+}
+
+static size_t handle_profile(const pb_protocol_ctx_t *ctx, uint16_t seq, const uint8_t *image, size_t len)
+{
+    const uint16_t classes = pb_model_info.num_classes;
+    const size_t logits_end = PB_PROFILE_FIXED_LEN + 4u * (size_t)classes;
+    /* Layers that fit the reply (8 bytes each) and the marks (one more: the start). */
+    size_t max_layers = ctx->reply_cap > PB_HEADER_LEN + logits_end + PB_CRC_LEN
+                            ? (ctx->reply_cap - PB_HEADER_LEN - logits_end - PB_CRC_LEN) / 8u
+                            : 0u;
+    uint8_t *p = ctx->reply + PB_HEADER_LEN;
+    uint32_t class_index = 0;
+    pb_layer_timer_t timer;
+    size_t refused = check_run_request(ctx, seq, len, logits_end, "PROFILE payload must be C*H*W bytes");
+
+    if (refused != 0u) {
+        return refused;
+    }
+    if (ctx->layer_marks_cap < 3u) {
+        return pb_protocol_error(ctx, seq, PB_ERR_INTERNAL, 0, "no room for layer marks");
+    }
+    if (max_layers > ctx->layer_marks_cap - 1u) {
+        max_layers = ctx->layer_marks_cap - 1u;
+    }
+    if (max_layers > 0xFFFEu) {
+        max_layers = 0xFFFEu;
+    }
+
+    const timer_cost_t cost = timer_cost(ctx->layer_marks);
+    pb_layer_timer_init(&timer, ctx->layer_marks, (uint16_t)(max_layers + 1u));
+    pb_layer_timer_start(&timer);
+    int st = pb_model_run_hooked(image, ctx->logits, &class_index, pb_layer_timer_hook, &timer);
+
+    if (st != PB_OK) {
+        return pb_protocol_error(ctx, seq, PB_ERR_MODEL, st, "pb_model_run_hooked failed");
+    }
+    if (timer.overflow) {
+        return pb_protocol_error(ctx, seq, PB_ERR_INTERNAL, (int32_t)max_layers,
+                                 "more layers than PB_MAX_LAYERS, or out of order");
+    }
+    const uint16_t layers = (uint16_t)(timer.count - 1u);
+    put_u32(p, class_index);
+    put_u32(p + 4, (uint32_t)cost.next);
+    put_u16(p + 8, classes);
+    put_u16(p + 10, layers);
+    put_u32(p + 12, 0u);
+    for (size_t k = 0; k < classes; k++) {
+        put_u32(p + PB_PROFILE_FIXED_LEN + 4u * k, (uint32_t)ctx->logits[k]);
+    }
+    for (size_t i = 0; i < layers; i++) {
+        /* The timer's own share of each interval is the profiler's, not the layer's. */
+        const uint64_t overhead = i == 0u ? cost.first : cost.next;
+        const uint64_t ticks = timer.marks[i + 1u] - timer.marks[i];
+        put_u64(p + logits_end + 8u * i, ticks > overhead ? ticks - overhead : 0u);
+    }
+    return finish_reply(ctx, PB_MSG_PROFILE | PB_MSG_REPLY, seq, logits_end + 8u * (size_t)layers);
 }
 
 size_t pb_protocol_handle(const pb_protocol_ctx_t *ctx, const uint8_t *body, size_t len)
@@ -161,6 +249,8 @@ size_t pb_protocol_handle(const pb_protocol_ctx_t *ctx, const uint8_t *body, siz
         return handle_hello(ctx, seq, payload_len);
     case PB_MSG_INFER:
         return handle_infer(ctx, seq, payload, payload_len);
+    case PB_MSG_PROFILE:
+        return handle_profile(ctx, seq, payload, payload_len);
     default:
         return pb_protocol_error(ctx, seq, PB_ERR_UNKNOWN_TYPE, type, "unknown message type");
     }

@@ -1,0 +1,105 @@
+"""`pbkit profile`: where a board spends one image, layer by layer.
+
+The firmware times each layer itself (PROFILE, docs/protocol.md): its layer hook reads the
+counter (SysTick under QEMU -icount, DWT CYCCNT on hardware) as each layer ends. The host
+names the layers from the checkpoint's integer model and converts ticks to instructions or
+cycles. It also cross-checks: the board must run the checkpoint's model, PROFILE's logits
+are compared with PyTorch eval's, and an INFER of the same image gives the whole-image
+count that the layers should add up to.
+"""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+import numpy as np
+
+from pbkit.codegen.ops import ModelLayer, model_layers
+
+from .bench import ModelMismatchError, check_board, counter_value, expected_from_ir
+from .link import PROFILE_SINCE_VERSION, BoardInfo, BoardLink, LinkError
+
+
+class ProfileUnsupportedError(LinkError):
+    """The board's firmware predates PROFILE (protocol version 1)."""
+
+
+def profile_board(url: str, checkpoint: Path, images: np.ndarray, timeout: float = 60.0) -> dict:
+    """PROFILE, then INFER, each image on the board at ``url``; returns per-layer medians (see
+    :func:`summarize_profile`).
+
+    Raises ModelMismatchError when the board runs another model (or times other layers than the
+    checkpoint has), ProfileUnsupportedError when its firmware has no PROFILE.
+    """
+    from pbkit.trainer.checkpoint import load_checkpoint
+    from pbkit.trainer.fold import fold_model
+
+    model, _ = load_checkpoint(checkpoint)
+    ir = fold_model(model)
+    layers = model_layers(ir)
+    expected = expected_from_ir(ir, images)
+    counts: list[list[float]] = []  # [image][layer]
+    whole: list[float] = []
+    identical = 0
+    with BoardLink(url, timeout=timeout) as link:
+        info = link.wait_ready(timeout=timeout)
+        check_board(info, expected, tuple(images.shape[1:]), url)
+        if info.protocol_version < PROFILE_SINCE_VERSION:
+            raise ProfileUnsupportedError(
+                f"{url}: the firmware speaks protocol version {info.protocol_version}, which has no PROFILE "
+                f"(version {PROFILE_SINCE_VERSION} and later): rebuild and flash it with this pbkit")
+        for i, image in enumerate(images):
+            prof = link.profile(image.tobytes())
+            if len(prof.layer_ticks) != len(layers):
+                raise ModelMismatchError(
+                    f"{url}: the board timed {len(prof.layer_ticks)} layers, the checkpoint has {len(layers)}")
+            counts.append([counter_value(info, t) for t in prof.layer_ticks])
+            identical += prof.logits == expected.logits[i].tolist()
+            whole.append(counter_value(info, link.infer(image.tobytes()).ticks))
+    return summarize_profile(info, expected.model_sha256, layers, counts, whole, identical)
+
+
+def summarize_profile(info: BoardInfo, model_sha256: str, layers: list[ModelLayer], counts: list[list[float]],
+                      whole: list[float], identical: int) -> dict:
+    """The result `pbkit profile --json` prints. Per layer: ``count`` (instructions or cycles,
+    as ``counter`` says; median over the images), ``share`` of the layers' total,
+    ``binary_words`` (32-bit words XNORed) and ``per_binary_word``. ``total`` is the layers'
+    sum, ``whole_image`` INFER's count for the same images (medians)."""
+    rows = []
+    medians = [statistics.median(col) for col in zip(*counts, strict=True)]
+    total = sum(medians)
+    for layer, count in zip(layers, medians, strict=True):
+        words = layer.xnor_words
+        rows.append({"name": layer.name, "kind": layer.kind, "output": layer.output, "count": count,
+                     "share": count / total if total else None, "binary_words": words,
+                     "per_binary_word": count / words if words else None})
+    binary = [r for r in rows if r["kind"] == "binary"]
+    binary_words = sum(r["binary_words"] for r in binary)
+    return {
+        "board": info.board, "counter": info.counter, "clock_hz": info.clock_hz,
+        "icount_shift": info.icount_shift, "model_sha256": model_sha256, "images": len(whole),
+        "layers": rows, "total": total, "whole_image": statistics.median(whole),
+        "binary_words": binary_words,
+        "binary_per_word": sum(r["count"] for r in binary) / binary_words if binary_words else None,
+        "logits_identical": identical / len(whole),
+    }
+
+
+def format_profile(result: dict) -> str:
+    """The per-layer table `pbkit profile` prints."""
+    unit = "instr" if result["counter"] == "instructions" else "cycles"
+    head = f"{'layer':<17}{result['counter']:>14}{'share':>8}{'binary words':>14}{unit + '/word':>13}"
+    lines = [head, "-" * len(head)]
+
+    def line(name: str, count: float, share: float | None, words: int, per: float | None) -> str:
+        return (f"{name:<17}{count:>14,.0f}{'-' if share is None else f'{100 * share:.1f}%':>8}"
+                f"{f'{words:,}' if words else '-':>14}{'-' if per is None else f'{per:.2f}':>13}")
+
+    for r in result["layers"]:
+        lines.append(line(r["name"], r["count"], r["share"], r["binary_words"], r["per_binary_word"]))
+    lines.append("-" * len(head))
+    lines.append(line("total per image", result["total"], 1.0 if result["total"] else None,
+                      result["binary_words"], result["binary_per_word"]))
+    lines.append(f"{'INFER, one call':<17}{result['whole_image']:>14,.0f}  (the same images without the layer hook)")
+    return "\n".join(lines)

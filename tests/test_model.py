@@ -86,7 +86,7 @@ def test_baseline_branch_is_bn_output_on_the_grid_and_simple_qat_is_plus_minus_a
     with torch.no_grad():
         simple.weight.normal_(0, 0.6)
     alpha = float(simple.weight.detach().abs().mean())
-    branch = torch.unique((simple(x) - x).abs())
+    branch = torch.unique((simple(x) - x).detach().abs())
     assert len(branch) == 1 and float(branch) == pytest.approx(round(alpha * 4) / 4)
 
 

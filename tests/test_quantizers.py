@@ -1,6 +1,6 @@
 import torch
 
-from pbkit.trainer.quantizers import binary_sign, quantize_int8, round_ste, sign_ste
+from pbkit.trainer.quantizers import binary_sign, quantize_int8, round_ste, sign_identity_ste, sign_ste
 
 
 def test_sign_of_zero_is_plus_one():
@@ -10,9 +10,18 @@ def test_sign_of_zero_is_plus_one():
 
 
 def test_sign_ste_gradient_is_clipped():
-    x = torch.tensor([-1.5, -0.5, 0.0, 0.9, 1.0, 2.0], requires_grad=True)
+    above_one = float(torch.nextafter(torch.tensor(1.0), torch.tensor(2.0)))
+    x = torch.tensor([-1.5, -above_one, -1.0, -0.5, 0.0, 0.9, 1.0, above_one, 2.0], requires_grad=True)
     sign_ste(x).sum().backward()
-    assert x.grad.tolist() == [0.0, 1.0, 1.0, 1.0, 1.0, 0.0]
+    assert x.grad.tolist() == [0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0]  # passes exactly where |x| <= 1
+
+
+def test_identity_sign_ste_passes_every_gradient():
+    x = torch.tensor([-3.0, -0.0, 0.0, 0.5, 7.0], requires_grad=True)
+    y = sign_identity_ste(x)
+    assert y.tolist() == [-1.0, 1.0, 1.0, 1.0, 1.0]
+    (y * torch.arange(5.0)).sum().backward()
+    assert x.grad.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
 
 
 def test_round_half_up_with_identity_gradient():

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .quantizers import fake_quant_to_grid, quantize_int8, round_ste, sign_ste
+from .quantizers import fake_quant_to_grid, quantize_int8, round_ste, sign_identity_ste, sign_ste
 
 MODELS = ("reactnet18", "birealnet18")  # ReActNet: learnable RSign thresholds; Bi-Real: sign at 0
 # baseline: BN then requantization to the residual grid (integer multiply + shift on the device);
@@ -25,6 +25,9 @@ MODES = ("popbin", "baseline", "ptq-popcount", "simple-qat-popcount", "real")
 EXPORTABLE_MODES = ("popbin", "baseline", "ptq-popcount", "simple-qat-popcount")
 # PopBin's division_num rules (the deck's five rows): delta = N / division_num, N = 9 C.
 DIVISIONS = ("c_plus_a", "n_plus_a", "c_times_a", "n_times_a", "minmax")
+# The pseudo-gradient of the branch sign, sign(BN(p)): "clipped" passes it where |BN(p)| <= 1,
+# "identity" everywhere. Training only: the forward, the fold and the device are the same.
+BRANCH_STES = ("clipped", "identity")
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,7 @@ class ModelConfig:
     grid: int = 4  # stage-1 residual units per 1.0
     stem_max: int = 4  # stem output levels: -stem_max..stem_max units (2*stem_max compares)
     num_classes: int = 10
+    branch_ste: str = "clipped"
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -46,6 +50,8 @@ class ModelConfig:
             raise ValueError(f"unknown mode {self.mode!r}; available: {', '.join(MODES)}")
         if self.division not in DIVISIONS:
             raise ValueError(f"unknown division rule {self.division!r}; available: {', '.join(DIVISIONS)}")
+        if self.branch_ste not in BRANCH_STES:
+            raise ValueError(f"unknown branch STE {self.branch_ste!r}; available: {', '.join(BRANCH_STES)}")
         c0 = 64 * self.width
         if self.width <= 0 or abs(c0 - round(c0)) > 1e-9:
             raise ValueError(f"width {self.width} gives C0 = 64 x {self.width} = {c0:g}: not a whole number")
@@ -102,7 +108,8 @@ class PopBinBlock(nn.Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, stride: int, grid_in: int,
-                 division: str = "c_times_a", learn_rsign: bool = True, mode: str = "popbin") -> None:
+                 division: str = "c_times_a", learn_rsign: bool = True, mode: str = "popbin",
+                 branch_ste: str = "clipped") -> None:
         super().__init__()
         if stride not in (1, 2) or out_channels not in (in_channels, 2 * in_channels):
             raise ValueError("a block keeps its channels, or doubles them with stride 2")
@@ -110,6 +117,7 @@ class PopBinBlock(nn.Module):
         self.grid_in = grid_in
         self.grid_out = grid_in * 4 if stride == 2 else grid_in
         self.division, self.mode = division, mode
+        self.branch_sign = sign_identity_ste if branch_ste == "identity" else sign_ste
         # Two-step training runs its first step with real-valued weights (binary activations only).
         self.binary_weights = True
         if learn_rsign:
@@ -167,7 +175,7 @@ class PopBinBlock(nn.Module):
         p = F.conv2d(pad_minus_one(a), w, stride=self.stride)
         if self.mode == "baseline":  # BN's output requantized to the residual grid (multiply + shift on device)
             return self.shortcut(x) + fake_quant_to_grid(self.bn(p), self.grid_out)
-        b = sign_ste(self.bn(p))
+        b = self.branch_sign(self.bn(p))
         return self.shortcut(x) + self.delta() * b
 
 
@@ -184,7 +192,8 @@ class PopBinNet18(nn.Module):
             for i in range(4):
                 stride = 2 if (stage > 0 and i == 0) else 1
                 blk = PopBinBlock(c_in, c_out, stride, grid, config.division,
-                                  learn_rsign=config.model == "reactnet18", mode=config.mode)
+                                  learn_rsign=config.model == "reactnet18", mode=config.mode,
+                                  branch_ste=config.branch_ste)
                 blocks.append(blk)
                 c_in, grid = c_out, blk.grid_out
         self.blocks = nn.ModuleList(blocks)

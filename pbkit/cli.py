@@ -34,7 +34,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     _maybe_download(args)
     config = ModelConfig(model=args.model, width=args.width, mode=args.mode, division=args.division,
-                         branch_ste=args.branch_ste)
+                         branch_ste=args.branch_ste, branch_levels=args.branch_levels)
     if config.mode == "ptq-popcount":
         return _convert_ptq(args)
     opts = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
@@ -364,6 +364,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--branch-ste", choices=["clipped", "identity"], default="clipped",
                    help="pseudo-gradient of the branch sign sign(BN(p)): clipped where |BN(p)| > 1 (default) or "
                    "identity; training only, the exported model computes the same either way")
+    p.add_argument("--branch-levels", type=int, choices=[2, 3], default=2,
+                   help="values the popbin branch adds: 2 = +-delta (one compare per output, default), 3 = "
+                   "-delta/0/+delta (two compares; training only so far, not exportable yet)")
     p.add_argument("--epochs", type=int, default=30, help="epochs in the run (default 30)")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate of the one-cycle schedule")

@@ -115,6 +115,9 @@ def fold_model(model) -> IntegerModel:
         stem = fold_stem(model.stem)
         if cfg.mode == "real":
             raise ValueError("mode 'real' is a float distillation teacher: it has no integer model to export")
+        if cfg.branch_levels != 2:
+            raise ValueError(f"branch_levels {cfg.branch_levels}: the fold, the integer graph and the C kernel "
+                             "support 2 levels only so far")
         blocks = [fold_requant_block(b) if cfg.mode == "baseline" else fold_block(b) for b in model.blocks]
         q, w_scale = quantize_int8(model.fc.weight.detach(), per_channel=False)
         weight = q.to(torch.int8).numpy()

@@ -61,6 +61,19 @@ def sign_identity_ste(x: torch.Tensor) -> torch.Tensor:
     return _SignIdentitySTE.apply(x)
 
 
+def levels_ste(x: torch.Tensor, levels: int) -> torch.Tensor:
+    """x clamped to [-1, 1] and rounded (half up) to `levels` equally spaced values from -1 to 1.
+
+    levels = 2 is `sign_ste` exactly (values +-1, threshold 0); levels = 3 gives -1, 0, 1 with
+    thresholds -1/2 and 1/2. The pseudo-gradient is the clipped straight-through one of `sign_ste`.
+    """
+    if levels == 2:
+        return sign_ste(x)
+    half_steps = (levels - 1) / 2
+    index = torch.clamp(round_ste((torch.clamp(x, -1.0, 1.0) + 1) * half_steps), 0, levels - 1)
+    return index / half_steps - 1
+
+
 def round_ste(x: torch.Tensor) -> torch.Tensor:
     """Round half up with an identity gradient."""
     return _RoundSTE.apply(x)

@@ -361,9 +361,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "--teacher (docs/modes.md)")
     p.add_argument("--division", default="c_times_a", help="PopBin delta = N / division_num: c_plus_a, n_plus_a, "
                    "c_times_a (default), n_times_a or minmax (docs/integer-contract.md)")
-    p.add_argument("--branch-ste", choices=["clipped", "identity"], default="clipped",
-                   help="pseudo-gradient of the branch sign sign(BN(p)): clipped where |BN(p)| > 1 (default) or "
-                   "identity; training only, the exported model computes the same either way")
+    p.add_argument("--branch-ste", choices=["clipped", "identity", "approx"], default="clipped",
+                   help="pseudo-gradient of the branch sign sign(BN(p)): clipped where |BN(p)| > 1 (default), "
+                   "identity, or approx (Bi-Real's 2 - 2|x|); training only, the exported model is the same")
     p.add_argument("--branch-levels", type=int, choices=[2, 3], default=2,
                    help="values the popbin branch adds: 2 = +-delta (one compare per output, default), 3 = "
                    "-delta/0/+delta (two compares; training only so far, not exportable yet)")

@@ -5,6 +5,7 @@ from pbkit.trainer.quantizers import (
     levels_ste,
     quantize_int8,
     round_ste,
+    sign_approx_ste,
     sign_identity_ste,
     sign_ste,
 )
@@ -54,3 +55,11 @@ def test_three_levels_round_half_up_inside_the_clipped_window():
     assert x.grad.tolist() == [0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0]
     two = torch.tensor([-0.5, -0.0, 0.0, 2.0])
     assert torch.equal(levels_ste(two, 2), sign_ste(two))
+
+
+def test_approx_sign_ste_weighs_the_gradient_by_two_minus_two_abs_x():
+    x = torch.tensor([-1.5, -0.5, 0.0, 0.25, 1.0], requires_grad=True)
+    y = sign_approx_ste(x)
+    assert y.tolist() == [-1.0, -1.0, 1.0, 1.0, 1.0]
+    y.sum().backward()
+    assert x.grad.tolist() == [0.0, 1.0, 2.0, 1.5, 0.0]

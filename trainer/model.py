@@ -14,7 +14,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .quantizers import fake_quant_to_grid, levels_ste, quantize_int8, round_ste, sign_identity_ste, sign_ste
+from .quantizers import (
+    fake_quant_to_grid,
+    levels_ste,
+    quantize_int8,
+    round_ste,
+    sign_approx_ste,
+    sign_identity_ste,
+    sign_ste,
+)
 
 MODELS = ("reactnet18", "birealnet18")  # ReActNet: learnable RSign thresholds; Bi-Real: sign at 0
 # baseline: BN then requantization to the residual grid (integer multiply + shift on the device);
@@ -26,8 +34,9 @@ EXPORTABLE_MODES = ("popbin", "baseline", "ptq-popcount", "simple-qat-popcount")
 # PopBin's division_num rules (the deck's five rows): delta = N / division_num, N = 9 C.
 DIVISIONS = ("c_plus_a", "n_plus_a", "c_times_a", "n_times_a", "minmax")
 # The pseudo-gradient of the branch sign, sign(BN(p)): "clipped" passes it where |BN(p)| <= 1,
-# "identity" everywhere. Training only: the forward, the fold and the device are the same.
-BRANCH_STES = ("clipped", "identity")
+# "identity" everywhere, "approx" weighs it by 2 - 2|BN(p)| (Bi-Real's ApproxSign). Training only:
+# the forward, the fold and the device are the same.
+BRANCH_STES = ("clipped", "identity", "approx")
 # Values the popbin branch adds: 2 = +-delta (one compare per output, the deck's PopBin); 3 = -delta, 0,
 # +delta (two compares per output, still no multiply). Only 2 exports today.
 BRANCH_LEVELS = (2, 3)
@@ -125,7 +134,7 @@ class PopBinBlock(nn.Module):
         self.grid_in = grid_in
         self.grid_out = grid_in * 4 if stride == 2 else grid_in
         self.division, self.mode = division, mode
-        self.branch_sign = sign_identity_ste if branch_ste == "identity" else sign_ste
+        self.branch_sign = {"clipped": sign_ste, "identity": sign_identity_ste, "approx": sign_approx_ste}[branch_ste]
         self.branch_levels = branch_levels
         # Two-step training runs its first step with real-valued weights (binary activations only).
         self.binary_weights = True

@@ -39,6 +39,20 @@ class _SignIdentitySTE(torch.autograd.Function):
         return grad
 
 
+class _SignApproxSTE(torch.autograd.Function):
+    """Forward: +1 where x >= 0, else -1. Backward: Bi-Real's ApproxSign, grad * max(0, 2 - 2|x|)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        return binary_sign(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (x,) = ctx.saved_tensors
+        return grad * torch.clamp(2 - 2 * x.abs(), min=0.0)
+
+
 class _RoundSTE(torch.autograd.Function):
     """Forward: round half up (floor(x + 0.5)), matching the exporter. Backward: identity."""
 
@@ -59,6 +73,11 @@ def sign_ste(x: torch.Tensor) -> torch.Tensor:
 def sign_identity_ste(x: torch.Tensor) -> torch.Tensor:
     """Binarize to +-1 with sign(0) = +1 and an unclipped straight-through gradient."""
     return _SignIdentitySTE.apply(x)
+
+
+def sign_approx_ste(x: torch.Tensor) -> torch.Tensor:
+    """Binarize to +-1 with sign(0) = +1 and Bi-Real's piecewise-quadratic pseudo-gradient 2 - 2|x|."""
+    return _SignApproxSTE.apply(x)
 
 
 def levels_ste(x: torch.Tensor, levels: int) -> torch.Tensor:

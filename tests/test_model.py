@@ -115,7 +115,7 @@ def test_two_step_first_step_uses_real_weights():
     assert torch.equal(model(images), binary)
 
 
-def test_a_three_level_branch_adds_minus_delta_zero_or_delta_and_is_not_exported_yet():
+def test_a_three_level_branch_adds_minus_delta_zero_or_delta():
     from pbkit.trainer.fold import fold_model
 
     torch.manual_seed(0)
@@ -129,7 +129,6 @@ def test_a_three_level_branch_adds_minus_delta_zero_or_delta_and_is_not_exported
     assert set(units.tolist()) <= {-1.0, 0.0, 1.0} and 0.0 in units.tolist()
     model.float_forward(images).sum().backward()
     assert model.blocks[0].weight.grad.abs().sum() > 0
-    with pytest.raises(ValueError, match="branch_levels 3"):
-        fold_model(model.eval())
+    assert {b.kind for b in fold_model(model.eval()).blocks} == {"ternary"}
     with pytest.raises(ValueError, match="need --mode popbin"):
         ModelConfig(mode="baseline", branch_levels=3)

@@ -107,3 +107,17 @@ def test_compile_error_carries_compiler_message(tmp_path: Path) -> None:
 def test_empty_model_dir_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(FirmwareBuildError, match="no model sources"):
         build_firmware(tmp_path, "netduinoplus2", tmp_path / "out")
+
+
+def test_protocol_picks_the_main_loop(tmp_path: Path) -> None:
+    board = get_board("netduinoplus2")
+    pbkit_names = {p.relative_to(FIRMWARE_DIR / "src").as_posix() for p in build_mod.firmware_sources(board)}
+    mlperf_names = {p.relative_to(FIRMWARE_DIR / "src").as_posix()
+                    for p in build_mod.firmware_sources(board, "mlperf")}
+    assert "main.c" in pbkit_names and "main.c" not in mlperf_names
+    assert {"mlperf/pb_mlperf_main.c", "mlperf/pb_mlperf_dut.c"} <= mlperf_names
+    assert pbkit_names - {"main.c"} == mlperf_names - {"mlperf/pb_mlperf_main.c", "mlperf/pb_mlperf_dut.c"}
+    result = build_firmware(STUB_MODEL, "netduinoplus2", tmp_path, protocol="mlperf")
+    assert result.protocol == "mlperf" and result.elf.is_file()
+    with pytest.raises(FirmwareBuildError, match="unknown protocol 'eembc'; known: pbkit, mlperf"):
+        build_firmware(STUB_MODEL, "netduinoplus2", tmp_path, protocol="eembc")

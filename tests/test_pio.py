@@ -152,3 +152,11 @@ def test_missing_model_fails_the_build_with_the_reason(pio_dirs, tmp_path: Path)
     run = _pio(pio_dirs, ["run", "-e", "nucleo_f446re"], tmp_path)
     assert run.returncode != 0
     assert "no model sources" in run.stdout + run.stderr
+
+
+def test_qemu_stop_without_a_running_qemu_is_harmless(tmp_path: Path) -> None:
+    from pbkit.host import qemu_upload
+
+    assert qemu_upload.stop(tmp_path / "none.pid") is False
+    (tmp_path / "stale.pid").write_text(f"{2**22 + 12345}\n")  # no such process
+    assert qemu_upload.stop(tmp_path / "stale.pid") is False and not (tmp_path / "stale.pid").exists()

@@ -8,7 +8,7 @@ TORCH_PIN := torch==2.13.0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
 
-.PHONY: all venv toolchain demo test lint golden clean help
+.PHONY: all venv toolchain demo test lint golden mlperf clean help
 all: help
 
 help:
@@ -18,13 +18,14 @@ help:
 	@echo "make venv       Python environment in $(VENV) with CPU torch"
 	@echo "make lint       ruff"
 	@echo "make golden     refresh the checked-in golden export (tests/golden) after a codegen change"
+	@echo "make mlperf     MLPerf Tiny runner vs the shipped model in QEMU, 200 ic01 images (needs ../shared/cifar10)"
 
 $(VENV)/.stamp: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (pbkit needs Python >= 3.10; set PYTHON=...)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet $(TORCH_PIN) || $(PIP) install --quiet $(TORCH_PIN) --index-url https://download.pytorch.org/whl/cpu
-	$(PIP) install --quiet -e '.[dev]'
+	$(PIP) install --quiet -e '.[dev,platformio,mlperf]'
 	touch $@
 
 venv: $(VENV)/.stamp
@@ -55,6 +56,9 @@ lint: venv
 
 golden: venv
 	$(PY) -m tests.golden
+
+mlperf: venv toolchain
+	$(PY) bench/mlperf_runner.py --json build/mlperf.json
 
 clean:
 	rm -rf build out report.json report.images.jsonl .pytest_cache

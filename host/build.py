@@ -42,6 +42,15 @@ COMMON_FLAGS = [
 ]
 
 
+#: The serial protocols a firmware can speak, each the sources that replace the default main.c:
+#: pbkit's framed protocol (docs/protocol.md) or the MLPerf Tiny runner's text protocol.
+PROTOCOL_SOURCES = {
+    "pbkit": ("main.c",),
+    "mlperf": ("mlperf/pb_mlperf_main.c", "mlperf/pb_mlperf_dut.c"),
+}
+DEFAULT_PROTOCOL = "pbkit"
+
+
 class FirmwareBuildError(RuntimeError):
     """The firmware could not be built; the message says why and what to do."""
 
@@ -56,6 +65,7 @@ class BuildResult:
     ram_bytes: int  # .data + .bss + the reserved minimum stack
     flash_total: int  # the board's flash
     ram_total: int  # the board's RAM
+    protocol: str = DEFAULT_PROTOCOL  # what the serial port speaks (PROTOCOL_SOURCES)
 
     def summary(self) -> str:
         return (
@@ -77,12 +87,16 @@ def board_defines(board: Board) -> list[str]:
     ]
 
 
-def firmware_sources(board: Board) -> list[Path]:
-    """Common firmware sources plus the board's own file."""
-    board_src = FIRMWARE_DIR / "src" / "boards" / board.support_source
+def firmware_sources(board: Board, protocol: str = DEFAULT_PROTOCOL) -> list[Path]:
+    """Common firmware sources, the protocol's own and the board's file."""
+    if protocol not in PROTOCOL_SOURCES:
+        raise FirmwareBuildError(f"unknown protocol {protocol!r}; known: {', '.join(PROTOCOL_SOURCES)}")
+    src = FIRMWARE_DIR / "src"
+    board_src = src / "boards" / board.support_source
     if not board_src.is_file():
         raise FirmwareBuildError(f"no firmware board file for {board.name}: expected {board_src}")
-    return sorted((FIRMWARE_DIR / "src").glob("*.c")) + [board_src]
+    common = [p for p in sorted(src.glob("*.c")) if p.name not in PROTOCOL_SOURCES[DEFAULT_PROTOCOL]]
+    return common + [src / name for name in PROTOCOL_SOURCES[protocol]] + [board_src]
 
 
 KERNELS_DIR = FIRMWARE_DIR / "kernels"
@@ -155,13 +169,15 @@ def build_firmware(
     stack_bytes: int | None = None,
     extra_cflags: tuple[str, ...] = (),
     kernels: bool | None = None,
+    protocol: str = DEFAULT_PROTOCOL,
 ) -> BuildResult:
     """Compiles and links the firmware with the model in ``model_dir`` for ``board``.
 
     ``max_payload`` sets the largest request payload the firmware buffers (default 16 KiB,
     must hold one image); ``stack_bytes`` the minimum stack the link reserves (8 KiB);
     ``kernels`` whether to compile firmware/kernels (default: detected, see
-    :func:`model_build_inputs`).
+    :func:`model_build_inputs`); ``protocol`` what the serial port speaks (``pbkit``, the
+    framed protocol, or ``mlperf``, the MLPerf Tiny runner's; see :data:`PROTOCOL_SOURCES`).
     Raises :class:`FirmwareBuildError` with the compiler's message on failure.
     """
     b = get_board(board)
@@ -182,7 +198,7 @@ def build_firmware(
         *extra_cflags,
         f"-I{FIRMWARE_DIR / 'include'}",
         *(f"-I{d}" for d in model_includes),
-        *map(str, firmware_sources(b)),
+        *map(str, firmware_sources(b, protocol)),
         *map(str, model_sources),
         f"-L{FIRMWARE_DIR / 'ld'}",
         f"-T{linker_script(b)}",
@@ -210,4 +226,5 @@ def build_firmware(
         ram_bytes=ram,
         flash_total=b.flash_bytes,
         ram_total=b.ram_bytes,
+        protocol=protocol,
     )

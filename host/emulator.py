@@ -11,6 +11,7 @@ addresses and the core boots from the vector table at the start of the board's "
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import subprocess
@@ -20,6 +21,7 @@ from pathlib import Path
 from pbkit.boards import get_board
 
 QEMU = "qemu-system-arm"
+_PTY_RE = re.compile(r"char device redirected to (/dev/\S+)")
 
 
 class EmulatorError(RuntimeError):
@@ -47,6 +49,7 @@ class Emulator:
         start_timeout: float = 10.0,
         port: int | None = None,
         wait_ready: bool = True,
+        pty: bool = False,
     ):
         self.elf = Path(elf)
         self.board = get_board(board)
@@ -56,10 +59,16 @@ class Emulator:
         self.start_timeout = start_timeout
         self.port = port
         self.wait_ready = wait_ready
+        self.pty = pty  # the UART on a pseudo-terminal (/dev/pts/N) instead of a TCP port
+        self.pty_path: str | None = None
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
+        if self.pty:
+            if self.pty_path is None:
+                raise EmulatorError("emulator not started")
+            return self.pty_path
         if self.port is None:
             raise EmulatorError("emulator not started")
         return f"socket://127.0.0.1:{self.port}"
@@ -76,7 +85,7 @@ class Emulator:
             "-nographic",
             "-kernel", str(self.elf),
             "-icount", f"shift={self.board.icount_shift},align=off,sleep=off",
-            "-serial", f"tcp:127.0.0.1:{self.port},server=on,wait=off",
+            "-serial", "pty" if self.pty else f"tcp:127.0.0.1:{self.port},server=on,wait=off",
             "-monitor", "none",
         ]  # fmt: skip
 
@@ -91,7 +100,10 @@ class Emulator:
         )
         try:
             deadline = time.monotonic() + self.start_timeout
-            self._wait_listening(deadline)
+            if self.pty:
+                self.pty_path = self._read_pty_path()
+            else:
+                self._wait_listening(deadline)
             if self.wait_ready:
                 self._wait_firmware(deadline)
         except BaseException:
@@ -110,6 +122,21 @@ class Emulator:
                 link.wait_ready(timeout=max(0.5, deadline - time.monotonic()))
         except LinkError as e:
             raise EmulatorError(f"firmware in QEMU does not answer on {self.url}: {e}") from None
+
+    def _read_pty_path(self) -> str:
+        """QEMU names the pseudo-terminal on its first line of output, before the guest runs.
+        (Until a client opens it, QEMU drops what the guest writes; input waits in the pty.)"""
+        assert self.proc is not None and self.proc.stdout is not None
+        lines = []
+        for raw in self.proc.stdout:  # ends when QEMU exits; the start timeout does not apply
+            line = raw.decode(errors="replace").strip()
+            lines.append(line)
+            found = _PTY_RE.search(line)
+            if found:
+                return found.group(1)
+        self.proc.wait()
+        raise EmulatorError(f"QEMU exited with status {self.proc.returncode} before naming its pty: "
+                            f"{' '.join(lines)}")
 
     def _wait_listening(self, deadline: float) -> None:
         assert self.proc is not None

@@ -156,9 +156,10 @@ def _cmd_build(args: argparse.Namespace) -> int:
     from pbkit.host.build import build_firmware
 
     out = Path(args.out) if args.out else Path(args.model_dir) / "build" / args.board
-    result = build_firmware(Path(args.model_dir), args.board, out)
+    result = build_firmware(Path(args.model_dir), args.board, out, protocol=args.protocol)
     if args.json:
-        print(json.dumps({"elf": str(result.elf), "board": result.board, "flash_bytes": result.flash_bytes,
+        print(json.dumps({"elf": str(result.elf), "board": result.board, "protocol": result.protocol,
+                          "flash_bytes": result.flash_bytes,
                           "ram_bytes": result.ram_bytes, "flash_total": result.flash_total,
                           "ram_total": result.ram_total}))
     else:
@@ -172,8 +173,10 @@ def _cmd_emulate(args: argparse.Namespace) -> int:
 
     from pbkit.host.emulator import Emulator
 
-    with Emulator(Path(args.elf), args.board, port=args.tcp_port) as emu:
-        print(emu.url, flush=True)
+    # On a pty the firmware may speak either protocol (pbkit build --protocol), so QEMU is
+    # not held until it answers pbkit's HELLO.
+    with Emulator(Path(args.elf), args.board, port=args.tcp_port, pty=args.pty, wait_ready=not args.pty) as emu:
+        print(f"pty: {emu.url}" if args.pty else emu.url, flush=True)
         print(f"QEMU {emu.board.qemu_machine} running {args.elf}; Ctrl-C to stop", file=sys.stderr, flush=True)
         while emu.running:
             time.sleep(0.5)
@@ -439,6 +442,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model_dir", help="a folder written by pbkit export")
     p.add_argument("--board", default=DEFAULT_BOARD, help=f"one of {', '.join(BOARDS)}")
     p.add_argument("--out", default=None, help="build folder (default MODEL_DIR/build/BOARD)")
+    p.add_argument("--protocol", choices=["pbkit", "mlperf"], default="pbkit",
+                   help="what the serial port speaks: pbkit (framed, CRC-checked; what bench and profile use; "
+                   "default) or mlperf (the MLPerf Tiny runner's text commands at 115200 baud, model ic01: "
+                   "firmware/README.md)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_build)
 
@@ -448,6 +455,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("elf")
     p.add_argument("--board", default=DEFAULT_BOARD)
     p.add_argument("--tcp-port", type=int, default=None, help="TCP port (default: a free one)")
+    p.add_argument("--pty", action="store_true", help="put the UART on a pseudo-terminal instead and print "
+                   "'pty: /dev/pts/N' (for serial clients that need a device, such as the MLPerf Tiny runner)")
     p.set_defaults(func=_cmd_emulate)
 
     p = sub.add_parser("bench", help="stream test images to boards over serial; accuracy, agreement, cost",

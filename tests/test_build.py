@@ -109,57 +109,15 @@ def test_empty_model_dir_is_an_error(tmp_path: Path) -> None:
         build_firmware(tmp_path, "netduinoplus2", tmp_path / "out")
 
 
-def test_platformio_envs_cover_the_real_boards() -> None:
-    import configparser
-
-    ini = configparser.ConfigParser(interpolation=None)
-    ini.read(FIRMWARE_DIR / "platformio.ini")
-    envs = {s.removeprefix("env:") for s in ini.sections() if s.startswith("env:")}
-    assert envs == {name for name, b in BOARDS.items() if not b.emulated}
-    for name in envs:
-        section = ini[f"env:{name}"]
-        assert section["board"] == name
-        assert (FIRMWARE_DIR / section["board_build.ldscript"]).is_file()
-        assert f"+<boards/{name}.c>" in section["build_src_filter"]
-
-
-def test_platformio_extra_script_adds_board_facts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Runs firmware/pbkit_env.py against a stand-in for PlatformIO's SCons env."""
-    import runpy
-
-    class FakeEnv:
-        def __init__(self) -> None:
-            self.appended: dict = {}
-            self.sources: list = []
-
-        def subst(self, s: str) -> str:
-            return {"$PROJECT_DIR": str(FIRMWARE_DIR), "$PIOENV": "nucleo_f746zg"}[s]
-
-        def GetProjectOption(self, name: str) -> str:  # noqa: N802 - PlatformIO's API
-            return "../out/model"
-
-        def StringifyMacro(self, value: str) -> str:  # noqa: N802
-            return f'\\"{value}\\"'
-
-        def Append(self, **kw: object) -> None:  # noqa: N802
-            self.appended.update(kw)
-
-        def BuildSources(self, build_dir: str, src_dir: str) -> None:  # noqa: N802
-            self.sources.append(src_dir)
-
-        def Exit(self, code: int) -> None:  # noqa: N802
-            raise SystemExit(code)
-
-    env = FakeEnv()
-    monkeypatch.setenv("PBKIT_MODEL_DIR", str(STUB_MODEL))
-    script = str(FIRMWARE_DIR / "pbkit_env.py")
-    scons_globals = {"Import": lambda name: None, "env": env}
-    runpy.run_path(script, init_globals=scons_globals)
-    defines = dict(env.appended["CPPDEFINES"])
-    assert defines["PB_BOARD_NAME"] == '\\"nucleo_f746zg\\"'
-    assert defines["PB_CLOCK_HZ"] == "16000000u" and defines["PB_COUNTER_KIND"] == "0"
-    assert str(STUB_MODEL.resolve()) in env.appended["CPPPATH"]
-    assert env.sources == [str(STUB_MODEL.resolve())]  # a stub: no kernels
-    monkeypatch.setenv("PBKIT_MODEL_DIR", str(tmp_path))
-    with pytest.raises(SystemExit):
-        runpy.run_path(script, init_globals=scons_globals)
+def test_protocol_picks_the_main_loop(tmp_path: Path) -> None:
+    board = get_board("netduinoplus2")
+    pbkit_names = {p.relative_to(FIRMWARE_DIR / "src").as_posix() for p in build_mod.firmware_sources(board)}
+    mlperf_names = {p.relative_to(FIRMWARE_DIR / "src").as_posix()
+                    for p in build_mod.firmware_sources(board, "mlperf")}
+    assert "main.c" in pbkit_names and "main.c" not in mlperf_names
+    assert {"mlperf/pb_mlperf_main.c", "mlperf/pb_mlperf_dut.c"} <= mlperf_names
+    assert pbkit_names - {"main.c"} == mlperf_names - {"mlperf/pb_mlperf_main.c", "mlperf/pb_mlperf_dut.c"}
+    result = build_firmware(STUB_MODEL, "netduinoplus2", tmp_path, protocol="mlperf")
+    assert result.protocol == "mlperf" and result.elf.is_file()
+    with pytest.raises(FirmwareBuildError, match="unknown protocol 'eembc'; known: pbkit, mlperf"):
+        build_firmware(STUB_MODEL, "netduinoplus2", tmp_path, protocol="eembc")

@@ -33,8 +33,13 @@
 
 #define PB_UART_BAUD 115200u
 
-/* Board bring-up: clocks, pins, UART at PB_UART_BAUD, then the counter. */
+/* Board bring-up: flash wait states and caches for the clock in use, pins, UART at
+ * PB_UART_BAUD, then the counter. */
 void pb_board_init(void);
+
+/* Runs first in Reset_Handler, before .data and .bss exist and before any RAM access of its
+ * own (weak: most boards need nothing there). */
+void pb_board_early_init(void);
 
 /* Blocking byte I/O on the host link UART. */
 void pb_uart_write(const uint8_t *data, uint32_t len);

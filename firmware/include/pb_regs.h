@@ -16,6 +16,9 @@
 #define PB_REG32(addr) (*(volatile uint32_t *)(uintptr_t)(addr))
 
 /* ---- Cortex-M core (identical on M4 and M7) -------------------------------------- */
+#define SCB_CPUID           PB_REG32(0xE000ED00u)
+#define SCB_CPUID_PARTNO(v) (((v) >> 4) & 0xFFFu)
+#define SCB_CPUID_PARTNO_M7 0xC27u        /* M4: 0xC24 */
 #define SCB_ICSR            PB_REG32(0xE000ED04u)
 #define SCB_ICSR_PENDSTSET  (1u << 26)    /* SysTick exception pending */
 #define SCB_VTOR            PB_REG32(0xE000ED08u)
@@ -32,9 +35,35 @@
 #define DEMCR_TRCENA        (1u << 24)    /* powers the DWT unit */
 #define DWT_CTRL            PB_REG32(0xE0001000u)
 #define DWT_CYCCNT          PB_REG32(0xE0001004u)
-#define DWT_LAR             PB_REG32(0xE0001FB0u)  /* Cortex-M7: software lock */
+#define DWT_LAR             PB_REG32(0xE0001FB0u)  /* Cortex-M7 only: software lock (not defined on M4) */
 #define DWT_CTRL_CYCCNTENA  (1u << 0)
 #define DWT_LAR_UNLOCK      0xC5ACCE55u
+
+/* ---- Cortex-M7 L1 caches (ARMv7-M ARM B3.2; Cortex-M7 TRM / DUI0646 4.8) ---------- */
+#define SCB_CCR             PB_REG32(0xE000ED14u)
+#define SCB_CCR_DC          (1u << 16)    /* data cache enable */
+#define SCB_CCR_IC          (1u << 17)    /* instruction cache enable */
+#define SCB_CCSIDR          PB_REG32(0xE000ED80u)  /* geometry of the cache CSSELR selects */
+#define SCB_CSSELR          PB_REG32(0xE000ED84u)
+#define SCB_CSSELR_L1_DATA  0u
+#define SCB_ICIALLU         PB_REG32(0xE000EF50u)  /* invalidate the whole I-cache */
+#define SCB_DCISW           PB_REG32(0xE000EF60u)  /* invalidate a D-cache line by set/way */
+#define CCSIDR_LINE_WORDS_LOG2(v) (((v) & 0x7u) + 2u)   /* LineSize: log2(words per line) - 2 */
+#define CCSIDR_WAYS(v)      ((((v) >> 3) & 0x3FFu) + 1u)
+#define CCSIDR_SETS(v)      ((((v) >> 13) & 0x7FFFu) + 1u)
+
+/* ---- STM32 embedded flash interface ------------------------------------------------ */
+/* F4 (RM0390 3.8.1) and F7 (RM0385 3.7.1): FLASH_ACR at 0x40023C00. */
+#define FLASH_F4F7_ACR      PB_REG32(0x40023C00u)
+#define FLASH_ACR_LATENCY_MASK 0xFu
+#define FLASH_F4_ACR_PRFTEN (1u << 8)
+#define FLASH_F4_ACR_ICEN   (1u << 9)     /* ART instruction cache */
+#define FLASH_F4_ACR_DCEN   (1u << 10)    /* ART data cache */
+#define FLASH_F7_ACR_PRFTEN (1u << 8)
+#define FLASH_F7_ACR_ARTEN  (1u << 9)     /* ART on the ITCM flash interface (0x00200000) */
+/* H7 (RM0433 4.9.1): FLASH_ACR at 0x52002000, LATENCY [3:0] and WRHIGHFREQ [5:4]; no ART. */
+#define FLASH_H7_ACR        PB_REG32(0x52002000u)
+#define FLASH_H7_ACR_WRHIGHFREQ_SHIFT 4u
 
 /* ---- STM32 GPIO (same layout on F4, F7 and H7) ----------------------------------- */
 #define GPIO_MODER(base)    PB_REG32((base) + 0x00u)

@@ -12,6 +12,7 @@
  * long an inference runs.
  */
 #include "pb_board.h"
+#include "pb_core.h"
 #include "pb_regs.h"
 
 static uint32_t irq_save(void)
@@ -68,7 +69,9 @@ static uint32_t cyccnt_last;  /* CYCCNT at the last read, to spot a wrap */
 void pb_counter_init(void)
 {
     DEMCR |= DEMCR_TRCENA;
-    DWT_LAR = DWT_LAR_UNLOCK; /* needed on Cortex-M7, ignored on M4 */
+    if (pb_core_is_cortex_m7()) {
+        DWT_LAR = DWT_LAR_UNLOCK; /* the M7's DWT is locked after reset; the M4 has no such register */
+    }
     DWT_CYCCNT = 0u;
     DWT_CTRL |= DWT_CTRL_CYCCNTENA;
     cyccnt_high = 0u;

@@ -45,7 +45,24 @@ __attribute__((section(".isr_vector"), used)) const pb_vector_t pb_vectors[16] =
     SysTick_Handler,
 };
 
-void Reset_Handler(void)
+/* What a board must do before the first RAM access (the H743's AXI SRAM erratum); it runs
+ * on the reset stack pointer alone, so it must not touch memory itself. Empty by default. */
+void pb_board_early_init(void) __attribute__((weak, alias("pb_board_early_init_none")));
+void pb_board_early_init_none(void);
+void pb_board_early_init_none(void)
+{
+}
+
+void pb_reset_c(void) __attribute__((noreturn, used));
+
+/* Naked: no prologue, so the early hook runs before the first access to RAM (even the
+ * stack push a C function would start with). */
+__attribute__((naked, noreturn)) void Reset_Handler(void)
+{
+    __asm volatile("bl pb_board_early_init\n\tb pb_reset_c");
+}
+
+void pb_reset_c(void)
 {
     /* C needs initialised .data (copied from its flash image) and a zeroed .bss
      * before main; nothing else runs before main (no libc start-up files). */

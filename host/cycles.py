@@ -84,9 +84,16 @@ class Trace:
     code: dict[int, bytes] = field(default_factory=dict)  # block address -> its bytes
 
 
-def _load_elf(uc, unicorn, ELFFile, elf: Path) -> tuple[dict[str, int], list[tuple[int, str]]]:
+def _load_elf(uc, ELFFile, elf: Path) -> tuple[dict[str, int], list[tuple[int, str]]]:
+    from elftools.common.exceptions import ELFError
+
+    if not elf.is_file():
+        raise EstimateError(f"firmware ELF not found: {elf}")
     with open(elf, "rb") as f:
-        ef = ELFFile(f)
+        try:
+            ef = ELFFile(f)
+        except ELFError as e:
+            raise EstimateError(f"{elf} is not an ELF file ({e})") from None
         mapped: set[int] = set()
         for seg in ef.iter_segments():
             if seg["p_type"] != "PT_LOAD" or seg["p_memsz"] == 0:
@@ -120,7 +127,7 @@ def trace_model_run(elf: Path | str, image: bytes, cpu: str, num_classes: int = 
         raise ValueError(f"unknown cpu {cpu!r}; choose one of {', '.join(models)}")
     uc = unicorn.Uc(unicorn.UC_ARCH_ARM, unicorn.UC_MODE_THUMB | unicorn.UC_MODE_MCLASS)
     uc.ctl_set_cpu_model(models[cpu])
-    symbols, functions = _load_elf(uc, unicorn, ELFFile, Path(elf))
+    symbols, functions = _load_elf(uc, ELFFile, Path(elf))
     entry = symbols.get("pb_model_run_hooked")
     if entry is None:
         raise EstimateError(f"{elf}: no pb_model_run_hooked symbol (not a pbkit firmware ELF)")
@@ -379,3 +386,39 @@ def cpu_of(board_cpu: str) -> str:
     return board_cpu
 
 
+
+
+# ---- `pbkit profile` -------------------------------------------------------------------------
+
+
+def attach_profile_estimate(result: dict, elf: Path | str, image: bytes, cpu: str) -> dict:
+    """Adds ``estimated_cycles`` to a `pbkit profile` result: both timing models on the first image's
+    traced stream, per layer (named as the profile names them) and in total."""
+    est = estimate_cycles(elf, image, cpu)
+    names = [r["name"] for r in result.get("layers", [])]
+    if len(names) != len(est["layers"]):
+        names = [f"layer {i}" for i in range(len(est["layers"]))]
+    result["estimated_cycles"] = {
+        "estimate": True, "cpu": cpu, "images": 1, "instructions": est["instructions"],
+        "cortex_m4": est["estimated_cycles_m4"], "cortex_m4_range": est["m4_range"],
+        "cortex_m7": est["estimated_cycles_m7"],
+        "layers": [{"name": n, **r} for n, r in zip(names, est["layers"], strict=True)],
+        "model": "pbkit.host.cycles: Cortex-M4 TRM cycles (zero wait states, P = 2) / simplified M7 dual issue",
+    }
+    return result
+
+
+def format_profile_estimate(result: dict) -> str:
+    """The estimated-cycles table `pbkit profile` prints under its measured one."""
+    est = result["estimated_cycles"]
+    head = f"{'layer':<17}{'instructions':>14}{'est. M4 cycles':>16}{'est. M7 cycles':>16}"
+    lines = ["ESTIMATED cycles (a timing model over the traced instruction stream of image 0, not a measurement; "
+             "see pbkit.host.cycles)", head, "-" * len(head)]
+    for r in est["layers"]:
+        lines.append(f"{r['name']:<17}{r['instructions']:>14,}{r['estimated_cycles_m4']:>16,}"
+                     f"{r['estimated_cycles_m7']:>16,}")
+    lines.append("-" * len(head))
+    low, high = est["cortex_m4_range"]
+    lines.append(f"{'total per image':<17}{est['instructions']:>14,}{est['cortex_m4']:>16,}{est['cortex_m7']:>16,}")
+    lines.append(f"  M4 with 1..3 refill cycles per taken branch: {low:,} .. {high:,}")
+    return "\n".join(lines)

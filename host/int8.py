@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,8 +35,8 @@ INT8_FIRMWARE_DIR = FIRMWARE_DIR / "int8"
 #: The CMSIS-NN folders the int8 operators need; their float (f16/f32) and LSTM files are left out.
 CMSIS_NN_FOLDERS = ("ConvolutionFunctions", "FullyConnectedFunctions", "PoolingFunctions", "BasicMathFunctions",
                     "SoftmaxFunctions", "NNSupportFunctions")
-#: LiteRT op resolvers: the default (XNNPACK delegate where it applies) and TFLite's reference kernels.
-RESOLVERS = ("default", "reference")
+#: LiteRT op resolvers: TFLite's reference kernels and the default (the XNNPACK delegate where it applies).
+RESOLVERS = ("reference", "default")
 
 
 class Int8SetupError(RuntimeError):
@@ -157,30 +158,47 @@ def to_model_input(images: np.ndarray, zero_point: int = -128) -> np.ndarray:
 
 @dataclass(frozen=True)
 class LiteRTResult:
-    outputs: np.ndarray  # int8 [N, classes]: the model's output tensor
-    classes: np.ndarray  # argmax, first of equal maxima (numpy's rule)
+    outputs: np.ndarray  # int8 [N, classes]: the model's output tensor (the softmax)
+    classes: np.ndarray  # argmax of outputs, first of equal maxima (numpy's rule, and the board's)
+    logits: np.ndarray | None  # int8 [N, classes]: the softmax's input (reference resolver only)
     resolver: str
 
 
-def litert_run(model: Path, images: np.ndarray, resolver: str = "default") -> LiteRTResult:
+def _logits_tensor(model: Path) -> int | None:
+    """Index of the final softmax's input tensor, the logits the board reports."""
+    graph = read_tflite(model)
+    last = graph.operators[-1]
+    return last.inputs[0] if last.kind == "SOFTMAX" else None
+
+
+def litert_run(model: Path, images: np.ndarray, resolver: str = "reference") -> LiteRTResult:
     """The LiteRT interpreter (`ai-edge-litert`) on uint8 CHW images, one at a time (batch 1, as the
-    model was converted). ``resolver``: ``default`` (what a user gets: XNNPACK where it applies) or
-    ``reference`` (TFLite's reference kernels)."""
+    model was converted). ``resolver``: ``reference`` (TFLite's reference kernels: what the board is
+    held to, bit for bit) or ``default`` (what a user gets: the XNNPACK delegate, which requantizes in
+    float and so differs from any integer kernel on a few images)."""
     if resolver not in RESOLVERS:
         raise ValueError(f"unknown resolver {resolver!r}; choose one of {', '.join(RESOLVERS)}")
     try:
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
     except ImportError:
         raise Int8SetupError("the LiteRT check needs `ai-edge-litert`: pip install -e '.[yardstick]'") from None
-    kind = OpResolverType.AUTO if resolver == "default" else OpResolverType.BUILTIN_REF
-    interpreter = Interpreter(model_path=str(model), experimental_op_resolver_type=kind, num_threads=1)
+    reference = resolver == "reference"
+    kind = OpResolverType.BUILTIN_REF if reference else OpResolverType.AUTO
+    with warnings.catch_warnings():  # preserve_all_tensors warns that it is for debugging: it is, here
+        warnings.simplefilter("ignore")
+        interpreter = Interpreter(model_path=str(model), experimental_op_resolver_type=kind, num_threads=1,
+                                  experimental_preserve_all_tensors=reference)
     interpreter.allocate_tensors()
     inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    zero_point = int(inp["quantization"][1])
-    x = to_model_input(images, zero_point)
-    outputs = np.empty((len(x), int(np.prod(out["shape"]))), dtype=np.int8)
+    logits_at = _logits_tensor(model) if reference else None
+    x = to_model_input(images, int(inp["quantization"][1]))
+    classes = int(np.prod(out["shape"]))
+    outputs = np.empty((len(x), classes), dtype=np.int8)
+    logits = np.empty((len(x), classes), dtype=np.int8) if logits_at is not None else None
     for i in range(len(x)):
         interpreter.set_tensor(inp["index"], x[i:i + 1])
         interpreter.invoke()
         outputs[i] = interpreter.get_tensor(out["index"]).reshape(-1)
-    return LiteRTResult(outputs=outputs, classes=np.argmax(outputs, axis=1), resolver=resolver)
+        if logits is not None:
+            logits[i] = interpreter.get_tensor(logits_at).reshape(-1)
+    return LiteRTResult(outputs=outputs, classes=np.argmax(outputs, axis=1), logits=logits, resolver=resolver)

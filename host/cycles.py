@@ -81,7 +81,7 @@ class Trace:
     jump elsewhere (``taken``) or by falling through; one Counter per layer (the hook's calls)."""
 
     layers: list[Counter] = field(default_factory=lambda: [Counter()])
-    code: dict[int, bytes] = field(default_factory=dict)  # block address -> its bytes
+    code: dict[tuple[int, int], bytes] = field(default_factory=dict)  # (address, size) -> the block's bytes
 
 
 def _load_elf(uc, ELFFile, elf: Path) -> tuple[dict[str, int], list[tuple[int, str]]]:
@@ -155,8 +155,8 @@ def trace_model_run(elf: Path | str, image: bytes, cpu: str, num_classes: int = 
             trace.layers.append(state["layer"])
             state["prev"] = None
             return
-        if address not in trace.code:
-            trace.code[address] = bytes(uc_.mem_read(address, size))
+        if (address, size) not in trace.code:
+            trace.code[(address, size)] = bytes(uc_.mem_read(address, size))
         state["prev"] = (address, size)
 
     uc.hook_add(unicorn.UC_HOOK_BLOCK, on_block)
@@ -319,26 +319,29 @@ class BlockCost:
     function: str
 
 
-def block_costs(code: dict[int, bytes], functions: list[tuple[int, str]]) -> dict[int, BlockCost]:
-    """Each basic block (address -> bytes) decoded once and priced by both models."""
+Block = tuple[int, int]  # (address, size) of a basic block
+
+
+def block_costs(code: dict[Block, bytes], functions: list[tuple[int, str]]) -> dict[Block, BlockCost]:
+    """Each basic block ((address, size) -> bytes) decoded once and priced by both models."""
     _, capstone, _ = _libraries()
     starts = [a for a, _ in functions]
     costs = {}
-    for address, data in code.items():
+    for (address, size), data in code.items():
         insns = _decode(capstone, data, address)
         if not insns:
             raise EstimateError(f"capstone could not decode the block at {address:#010x}")
         k = bisect.bisect_right(starts, address) - 1
-        costs[address] = BlockCost(instructions=len(insns), m4=_m4_block(insns), m7=_m7_block(insns),
+        costs[(address, size)] = BlockCost(instructions=len(insns), m4=_m4_block(insns), m7=_m7_block(insns),
                                    last=insns[-1], function=functions[k][1] if k >= 0 else "?")
     return costs
 
 
-def _price(counter: Counter, costs: dict[int, BlockCost], refill: int) -> dict:
+def _price(counter: Counter, costs: dict[Block, BlockCost], refill: int) -> dict:
     instructions = m4_base = refills = m7 = 0
     per_function: Counter = Counter()
-    for (address, _size, jumped), n in counter.items():
-        cost = costs[address]
+    for (address, size, jumped), n in counter.items():
+        cost = costs[(address, size)]
         instructions += n * cost.instructions
         end = cost.last
         # An unconditional branch always refills; a conditional one when the next block is not the fall-through.

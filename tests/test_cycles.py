@@ -35,7 +35,7 @@ def _needs_libraries():
 
 def _cost(*halfwords: str):
     code = bytes.fromhex("".join(halfwords))
-    return block_costs({0x1000: code}, [(0x1000, "f")])[0x1000]
+    return block_costs({(0x1000, len(code)): code}, [(0x1000, "f")])[(0x1000, len(code))]
 
 
 def test_encodings_are_what_they_say():
@@ -65,7 +65,7 @@ def test_block_timing(code, m4, m7):
 def test_taken_branch_refills():
     from pbkit.host.cycles import _price
 
-    costs = block_costs({0x1000: bytes.fromhex(NOP + B_SELF)}, [(0x1000, "f")])
+    costs = block_costs({(0x1000, 4): bytes.fromhex(NOP + B_SELF)}, [(0x1000, "f")])
     priced = _price(Counter({(0x1000, 4, True): 10}), costs, M4_REFILL)
     assert priced["instructions"] == 20
     assert priced["m4"] == 10 * (2 + M4_REFILL) and (priced["m4_p1"], priced["m4_p3"]) == (30, 50)

@@ -39,9 +39,12 @@ def _images(args: argparse.Namespace, test, model: Path):
         idx = np.arange(args.images)
         what = f"the first {args.images} CIFAR-10 test images"
     else:
-        idx = np.load(model.parent / PERF_SAMPLES, allow_pickle=False)
+        samples = model.parent / PERF_SAMPLES
+        if not samples.is_file():
+            raise SystemExit(f"int8_yardstick: {samples} not found (MLPerf Tiny's image indices); pass --images N")
+        idx = np.load(samples, allow_pickle=False)
         what = f"the {len(idx)} MLPerf Tiny performance images ({PERF_SAMPLES})"
-    return Split(test.images[idx], test.labels[idx]), idx, what
+    return Split(test.images[idx], test.labels[idx]), what
 
 
 def _run(elf: Path, board: str, expected, split, report: Path, emulators: int) -> dict:
@@ -75,7 +78,7 @@ def _row(model: str, board, summary: dict, built, estimate: dict, top1_all: floa
             "agreement": summary["agreement"], "logits_identical": summary["logits_identical"]}
 
 
-def int8_rows(args, boards, test, split, idx, workdir: Path) -> tuple[list[dict], dict]:
+def int8_rows(args, boards, test, split, workdir: Path) -> tuple[list[dict], dict]:
     from pbkit.boards import get_board
     from pbkit.codegen.host_c import run_host
     from pbkit.host.bench import Expected
@@ -211,9 +214,9 @@ def main() -> int:
     workdir = Path(args.workdir)
     t0 = time.perf_counter()
     test = load_split(args.data, "test")
-    split, idx, what = _images(args, test, model)
+    split, what = _images(args, test, model)
     try:
-        rows, facts = int8_rows(args, args.boards, test, split, idx, workdir)
+        rows, facts = int8_rows(args, args.boards, test, split, workdir)
     except Int8SetupError as e:
         print(f"int8_yardstick: {e}", file=sys.stderr)
         return 1

@@ -382,15 +382,6 @@ def estimate_cycles(elf: Path | str, image: bytes, cpu: str, num_classes: int = 
     }
 
 
-def cpu_of(board_cpu: str) -> str:
-    """The timing model for a gcc -mcpu value (cortex-m4, cortex-m7)."""
-    if board_cpu not in MODELS:
-        raise ValueError(f"no timing model for {board_cpu}; models: {', '.join(MODELS)}")
-    return board_cpu
-
-
-
-
 # ---- `pbkit profile` -------------------------------------------------------------------------
 
 

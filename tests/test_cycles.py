@@ -83,7 +83,8 @@ def test_trace_matches_qemu_and_the_model(real_model_firmware, real_model_emulat
     checkpoint, firmware = real_model_firmware
     image = load_sample().images[0].tobytes()
     result = estimate_cycles(firmware.elf, image, get_board(firmware.board).cpu, num_classes=10)
-    with BoardLink(real_model_emulator.url, timeout=30) as link:
+    with BoardLink(real_model_emulator.url, timeout=120.0) as link:  # a loaded machine slows QEMU
+        link.wait_ready(timeout=120.0)
         out = link.infer(image)
     qemu = get_board(firmware.board).ticks_to_counter(out.ticks)
     layers = model_layers(fold_model(load_checkpoint(checkpoint)[0]))

@@ -69,7 +69,7 @@ def test_firmware_in_qemu_equals_litert(setup):
     assert result.flash_bytes < result.flash_total and result.ram_bytes < result.ram_total
     ref = setup["litert"]
     with Emulator(result.elf, board) as emu, BoardLink(emu.url, timeout=60.0) as link:
-        info = link.hello()
+        info = link.wait_ready(timeout=60.0)  # a late reply to the emulator's own HELLO is not ours
         assert info.model_sha256.hex() == setup["net"].sha256
         assert info.input_shape == (3, 32, 32) and info.num_classes == 10
         counts = []

@@ -25,7 +25,7 @@ $(VENV)/.stamp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet $(TORCH_PIN) || $(PIP) install --quiet $(TORCH_PIN) --index-url https://download.pytorch.org/whl/cpu
-	$(PIP) install --quiet -e '.[dev,platformio,mlperf]'
+	$(PIP) install --quiet -e '.[dev,platformio,mlperf,yardstick]'
 	touch $@
 
 venv: $(VENV)/.stamp

@@ -101,7 +101,13 @@ def run_bench(urls: list[str], checkpoint: Path, split: Split, report: Path | No
     """Run `split` on the boards at `urls` (images shared among them); returns the summary."""
     if not urls:
         raise ValueError("give at least one --port")
-    expected = expected_from_checkpoint(checkpoint, split.images)
+    return bench_expected(urls, expected_from_checkpoint(checkpoint, split.images), split, report, timeout, progress)
+
+
+def bench_expected(urls: list[str], expected: Expected, split: Split, report: Path | None = None,
+                   timeout: float = 30.0, progress: bool | None = None) -> dict:
+    """:func:`run_bench` against given answers (another reference than a pbkit checkpoint, such as
+    the int8 yardstick's LiteRT interpreter)."""
     input_shape = tuple(split.images.shape[1:])
     links, infos = [], []
     try:

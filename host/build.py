@@ -170,6 +170,8 @@ def build_firmware(
     extra_cflags: tuple[str, ...] = (),
     kernels: bool | None = None,
     protocol: str = DEFAULT_PROTOCOL,
+    extra_sources: tuple[Path, ...] = (),
+    extra_includes: tuple[Path, ...] = (),
 ) -> BuildResult:
     """Compiles and links the firmware with the model in ``model_dir`` for ``board``.
 
@@ -177,7 +179,9 @@ def build_firmware(
     must hold one image); ``stack_bytes`` the minimum stack the link reserves (8 KiB);
     ``kernels`` whether to compile firmware/kernels (default: detected, see
     :func:`model_build_inputs`); ``protocol`` what the serial port speaks (``pbkit``, the
-    framed protocol, or ``mlperf``, the MLPerf Tiny runner's; see :data:`PROTOCOL_SOURCES`).
+    framed protocol, or ``mlperf``, the MLPerf Tiny runner's; see :data:`PROTOCOL_SOURCES`);
+    ``extra_sources`` and ``extra_includes`` add C files and include folders that live elsewhere
+    (a third-party library built in place, such as CMSIS-NN).
     Raises :class:`FirmwareBuildError` with the compiler's message on failure.
     """
     b = get_board(board)
@@ -197,9 +201,10 @@ def build_firmware(
     cmd += [
         *extra_cflags,
         f"-I{FIRMWARE_DIR / 'include'}",
-        *(f"-I{d}" for d in model_includes),
+        *(f"-I{d}" for d in (*model_includes, *extra_includes)),
         *map(str, firmware_sources(b, protocol)),
         *map(str, model_sources),
+        *map(str, extra_sources),
         f"-L{FIRMWARE_DIR / 'ld'}",
         f"-T{linker_script(b)}",
         f"-Wl,-Map={map_file}",

@@ -277,6 +277,10 @@ def _cmd_profile(args: argparse.Namespace) -> int:
         print(f"{result['board']}: {Path(checkpoint).name}, {result['images']} image(s), "
               f"{result['counter']} per layer (median){'' if args.port else f', kernel {args.kernel}'}")
         print(format_profile(result))
+        if "estimated_cycles" in result:
+            from pbkit.host.cycles import format_profile_estimate
+
+            print(format_profile_estimate(result))
         if args.png:
             print(f"  chart: {args.png}")
     if result["logits_identical"] != 1.0:
@@ -303,7 +307,14 @@ def _profile_emulated(board: Board, checkpoint: Path, args: argparse.Namespace, 
     built = build_firmware(work / "model", board.name, work / "build")
     print(f"built {built.elf} ({built.summary()}); starting QEMU {board.qemu_machine}", file=sys.stderr, flush=True)
     with Emulator(built.elf, board.name) as emu:
-        return profile_board(emu.url, checkpoint, images, timeout=args.timeout)
+        result = profile_board(emu.url, checkpoint, images, timeout=args.timeout)
+    from pbkit.host.cycles import CyclesUnavailableError, attach_profile_estimate
+
+    try:  # estimated cycles beside the exact instructions (labelled estimates; optional packages)
+        return attach_profile_estimate(result, built.elf, images[0].tobytes(), board.cpu)
+    except CyclesUnavailableError as exc:
+        print(f"pbkit profile: no estimated cycles: {exc}", file=sys.stderr)
+        return result
 
 
 def _cmd_ops(args: argparse.Namespace) -> int:

@@ -7,19 +7,35 @@ time run as fast as the host can go while the firmware waits for input. The boar
 serial port, the one its firmware talks on (USART1 on netduinoplus2, the CMSDK UART0 on
 mps2-an386 and mps2-an500), becomes a local TCP server; QEMU loads the ELF at its link
 addresses and the core boots from the vector table at the start of the board's "flash".
+
+QEMU never outlives the process that started it: it runs in its own session (a Ctrl-C or a signal
+to pbkit's process group reaches pbkit, which stops it), and on Linux with PR_SET_PDEATHSIG, so the
+kernel kills it when the thread that started it dies, by SIGKILL or anything else. Start an
+Emulator from a thread that lives as long as it (pbkit starts them from the main thread). Its
+output goes to a temporary file, shown when it exits early.
 """
 
 from __future__ import annotations
 
+import ctypes
+import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 from pbkit.boards import get_board
 
 QEMU = "qemu-system-arm"
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+#: How much of QEMU's own output an error shows (its last characters).
+OUTPUT_TAIL = 2000
 
 
 class EmulatorError(RuntimeError):
@@ -30,6 +46,20 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def die_with_parent() -> Callable[[], None] | None:
+    """A preexec_fn that makes the child get SIGKILL when the thread that forked it dies (Linux)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork, not in the child
+    parent = os.getpid()
+
+    def set_death_signal() -> None:
+        if prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) != 0 or os.getppid() != parent:
+            os._exit(127)  # the parent died before the signal was armed: do not start at all
+
+    return set_death_signal
 
 
 class Emulator:
@@ -47,6 +77,7 @@ class Emulator:
         start_timeout: float = 10.0,
         port: int | None = None,
         wait_ready: bool = True,
+        monitor: bool = False,
     ):
         self.elf = Path(elf)
         self.board = get_board(board)
@@ -56,7 +87,10 @@ class Emulator:
         self.start_timeout = start_timeout
         self.port = port
         self.wait_ready = wait_ready
+        #: With monitor=True, QEMU's human monitor listens on this local TCP port (see .monitor_command).
+        self.monitor_port: int | None = _free_port() if monitor else None
         self.proc: subprocess.Popen[bytes] | None = None
+        self._output: IO[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -78,7 +112,12 @@ class Emulator:
             "-icount", f"shift={self.board.icount_shift},align=off,sleep=off",
             "-serial", f"tcp:127.0.0.1:{self.port},server=on,wait=off",
             "-monitor", "none",
-        ]  # fmt: skip
+        ] + self._monitor_args()  # fmt: skip
+
+    def _monitor_args(self) -> list[str]:
+        if self.monitor_port is None:
+            return []
+        return ["-monitor", f"tcp:127.0.0.1:{self.monitor_port},server=on,wait=off"]
 
     def start(self) -> Emulator:
         if not self.elf.is_file():
@@ -86,9 +125,11 @@ class Emulator:
         if self.port is None:
             self.port = _free_port()
         cmd = self.command()
+        self._output = tempfile.TemporaryFile()  # a file, not a pipe: QEMU never blocks on its own output
         self.proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-        )
+            cmd, stdin=subprocess.DEVNULL, stdout=self._output, stderr=subprocess.STDOUT,
+            start_new_session=True, preexec_fn=die_with_parent(),
+        )  # fmt: skip
         try:
             deadline = time.monotonic() + self.start_timeout
             self._wait_listening(deadline)
@@ -109,14 +150,57 @@ class Emulator:
             with BoardLink(self.url, timeout=1.0) as link:
                 link.wait_ready(timeout=max(0.5, deadline - time.monotonic()))
         except LinkError as e:
+            self._raise_if_exited()  # QEMU's own reason beats the link's "connection refused"
             raise EmulatorError(f"firmware in QEMU does not answer on {self.url}: {e}") from None
+
+    def output(self) -> str:
+        """The end of what QEMU printed so far (stdout and stderr)."""
+        if self._output is None:
+            return ""
+        self._output.flush()
+        self._output.seek(0, os.SEEK_END)
+        size = self._output.tell()
+        self._output.seek(max(0, size - 4 * OUTPUT_TAIL))
+        text = self._output.read().decode(errors="replace").strip()
+        return text[-OUTPUT_TAIL:]
+
+    def exit_message(self) -> str:
+        """"QEMU exited with status N: what it said", for a QEMU that has exited."""
+        assert self.proc is not None
+        out = self.output()
+        status = self.proc.returncode
+        how = f"signal {-status}" if status is not None and status < 0 else f"status {status}"
+        return f"QEMU ({self.elf.name} on {self.board.qemu_machine}) exited with {how}" + (f": {out}" if out else "")
+
+    def _raise_if_exited(self) -> None:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise EmulatorError(self.exit_message())
+
+    def monitor_command(self, command: str, timeout: float = 10.0) -> str:
+        """Runs one QEMU monitor command (e.g. ``system_reset``) and returns its output. Needs monitor=True."""
+        if self.monitor_port is None:
+            raise EmulatorError("this emulator was started without monitor=True")
+        prompt = b"(qemu) "
+        with socket.create_connection(("127.0.0.1", self.monitor_port), timeout=timeout) as sock:
+            data = b""
+            while not data.endswith(prompt):
+                chunk = sock.recv(4096)
+                if not chunk:
+                    raise EmulatorError(f"QEMU monitor closed before its prompt: {data!r}")
+                data += chunk
+            sock.sendall(command.encode() + b"\n")
+            data = b""
+            while not data.endswith(prompt):
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        return data.decode(errors="replace").removesuffix("(qemu) ").strip()
 
     def _wait_listening(self, deadline: float) -> None:
         assert self.proc is not None
         while True:
-            if self.proc.poll() is not None:
-                out = self.proc.stdout.read().decode(errors="replace") if self.proc.stdout else ""
-                raise EmulatorError(f"QEMU exited with status {self.proc.returncode}: {out.strip()}")
+            self._raise_if_exited()
             try:
                 # Probing with a connect is harmless: QEMU's TCP serial accepts the next
                 # client once this one closes, and the firmware only ever answers.
@@ -141,8 +225,9 @@ class Emulator:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        if proc.stdout:
-            proc.stdout.close()
+        if self._output is not None:
+            self._output.close()
+            self._output = None
 
     @property
     def running(self) -> bool:

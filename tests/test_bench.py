@@ -23,7 +23,9 @@ def test_bench_agrees_with_pytorch_on_every_image(real_model_firmware, real_mode
     assert summary["counter"] == "instructions" and summary["board"] == "netduinoplus2"
     assert summary["per_image_median"] > 1e5
     assert json.loads(report.read_text()) == summary
-    rows = [json.loads(line) for line in report.with_suffix(".images.jsonl").read_text().splitlines()]
+    header, *rows = [json.loads(line) for line in report.with_suffix(".images.jsonl").read_text().splitlines()]
+    assert header["format"] == "pbkit-bench-1" and header["model_sha256"] == summary["model_sha256"]
+    assert header["images_requested"] == 12
     assert sorted(r["index"] for r in rows) == list(range(12))
 
 

@@ -48,7 +48,7 @@ from .link import (
 #: First line of every `.images.jsonl`: what the run measures.
 REPORT_FORMAT = "pbkit-bench-1"
 #: Failures in a row (no image measured in between) after which a board is dropped.
-MAX_FAILURES_IN_A_ROW = 3
+MAX_FAILURES_IN_A_ROW = 5
 #: ERROR replies that say the line garbled a request: the request may simply be sent again.
 LINE_ERRORS = (ERR_BAD_CRC, ERR_BAD_COBS, ERR_FRAME_TOO_SHORT, ERR_FRAME_TOO_LONG)
 

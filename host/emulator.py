@@ -165,12 +165,18 @@ class Emulator:
         return text[-OUTPUT_TAIL:]
 
     def exit_message(self) -> str:
-        """"QEMU exited with status N: what it said", for a QEMU that has exited."""
+        """One line for a QEMU that has exited: its status and the first line it printed (a fatal
+        error comes first, a register dump after it)."""
         assert self.proc is not None
-        out = self.output()
+        lines = [line.strip() for line in self.output().splitlines() if line.strip()]
         status = self.proc.returncode
         how = f"signal {-status}" if status is not None and status < 0 else f"status {status}"
-        return f"QEMU ({self.elf.name} on {self.board.qemu_machine}) exited with {how}" + (f": {out}" if out else "")
+        said = f": {lines[0]}" if lines else ""
+        if len(lines) > 1:
+            said += f" [+{len(lines) - 1} more lines]"
+        if "Lockup" in said:
+            said += f"; the image does not boot on {self.board.name}: is it pbkit firmware built for this board?"
+        return f"QEMU ({self.elf.name} on {self.board.qemu_machine}) exited with {how}{said}"
 
     def _raise_if_exited(self) -> None:
         if self.proc is not None and self.proc.poll() is not None:

@@ -408,7 +408,8 @@ class BoardLink:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 hint = f" (last undecodable frame: {last_problem})" if last_problem else ""
-                raise LinkTimeout(f"no reply from {self.url} within {timeout if stated is None else stated:g} s{hint}")
+                given = timeout if stated is None else stated
+                raise LinkTimeout(f"no reply from {self.url} within {given:.3g} s{hint}")
             try:
                 data = self._ser.read(max(1, self._ser.in_waiting))
             except (serial.SerialException, OSError) as e:
@@ -471,7 +472,7 @@ class BoardLink:
                     # Anything else answers a frame cut short by the boot: ignore it.
             except LinkTimeout:
                 if time.monotonic() >= deadline:
-                    raise LinkTimeout(f"{self.url} did not answer HELLO within {timeout:g} s"
+                    raise LinkTimeout(f"{self.url} did not answer HELLO within {timeout:.3g} s"
                                       f"{self._silence_hint()}") from None
 
     def _silence_hint(self) -> str:

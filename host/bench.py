@@ -182,10 +182,29 @@ def _read_rows(path: Path, header: dict, expected: Expected) -> dict[int, dict]:
     return rows
 
 
+def _measured_nothing(report: Path) -> bool:
+    """True for the files of a run that ended before its first result: a rows file with at most its
+    header line, and a summary (if any) of 0 images."""
+    rows_path = images_path(report)
+    if not rows_path.exists():
+        return False
+    if rows_path.read_bytes().count(b"\n") > 1:
+        return False
+    if report.exists():
+        try:
+            return json.loads(report.read_text()).get("images") == 0
+        except (ValueError, AttributeError):
+            return False
+    return True
+
+
 def open_report(report: Path, header: dict, expected: Expected, resume: bool):
     """The rows measured before (resume) and the `.images.jsonl` opened for appending. Without
     resume, an existing report is refused: it is never truncated."""
     rows_path = images_path(report)
+    if not resume and _measured_nothing(report):
+        for existing in (report, rows_path):  # a run that stopped before its first image: nothing to lose
+            existing.unlink(missing_ok=True)
     if not resume:
         for existing in (report, rows_path):
             if existing.exists():

@@ -34,8 +34,8 @@ from pbkit.boards import get_board
 
 QEMU = "qemu-system-arm"
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
-#: How much of QEMU's own output an error shows (its last characters).
-OUTPUT_TAIL = 2000
+#: How much of QEMU's own output is read back (its first bytes: a fatal error comes first).
+OUTPUT_LIMIT = 64 * 1024
 
 
 class EmulatorError(RuntimeError):
@@ -154,15 +154,12 @@ class Emulator:
             raise EmulatorError(f"firmware in QEMU does not answer on {self.url}: {e}") from None
 
     def output(self) -> str:
-        """The end of what QEMU printed so far (stdout and stderr)."""
+        """What QEMU printed so far (stdout and stderr; its first OUTPUT_LIMIT bytes)."""
         if self._output is None:
             return ""
         self._output.flush()
-        self._output.seek(0, os.SEEK_END)
-        size = self._output.tell()
-        self._output.seek(max(0, size - 4 * OUTPUT_TAIL))
-        text = self._output.read().decode(errors="replace").strip()
-        return text[-OUTPUT_TAIL:]
+        self._output.seek(0)
+        return self._output.read(OUTPUT_LIMIT).decode(errors="replace").strip()
 
     def exit_message(self) -> str:
         """One line for a QEMU that has exited: its status and the first line it printed (a fatal

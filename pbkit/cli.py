@@ -291,6 +291,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_profile(args: argparse.Namespace) -> int:
     from pbkit.boards import get_board
     from pbkit.host.bench import ModelMismatchError
+    from pbkit.host.link import BoardContractError
     from pbkit.host.profile import format_profile, profile_board
     from pbkit.paths import DEFAULT_CHECKPOINT
     from pbkit.trainer import data as cifar
@@ -304,7 +305,7 @@ def _cmd_profile(args: argparse.Namespace) -> int:
             result = profile_board(args.port, checkpoint, images, timeout=args.timeout)
         else:
             result = _profile_emulated(get_board(args.board), checkpoint, args, images)
-    except ModelMismatchError as exc:
+    except (ModelMismatchError, BoardContractError) as exc:
         raise CliError(str(exc), EXIT_MISMATCH) from None
     result.update({"checkpoint": str(checkpoint), "kernel": None if args.port else args.kernel})
     if args.png:

@@ -1,7 +1,9 @@
 """pbkit bench against a generated model running in QEMU, over a real pyserial socket:// link."""
 
 import json
+import os
 import signal
+import stat
 import struct
 import subprocess
 import sys
@@ -13,9 +15,9 @@ import pytest
 from fw_support import EMULATED_BOARD, EMULATED_BOARDS
 
 from pbkit.cli import EXIT_ERROR, EXIT_MISMATCH, EXIT_OK, main
-from pbkit.host.bench import ModelMismatchError, images_path, move_aside, run_bench
+from pbkit.host.bench import ModelMismatchError, ReportError, images_path, move_aside, run_bench
 from pbkit.host.emulator import Emulator
-from pbkit.host.link import MSG_HELLO, MSG_INFER, MSG_REPLY, Frame
+from pbkit.host.link import MSG_HELLO, MSG_INFER, MSG_REPLY, BoardLink, Frame
 from pbkit.trainer.checkpoint import save_checkpoint
 from pbkit.trainer.data import load_sample
 from tests.fault_proxy import FaultProxy
@@ -25,12 +27,15 @@ from tests.support import random_model
 def test_bench_agrees_with_pytorch_on_every_image(real_model_firmware, real_model_emulator, tmp_path):
     checkpoint, _ = real_model_firmware
     report = tmp_path / "report.json"
+    umask = os.umask(0o022)
+    os.umask(umask)  # reports get the permissions any file would (0644 under umask 022), not mkstemp's 0600
     summary = run_bench([real_model_emulator.url], checkpoint, load_sample().head(12), report, progress=False)
     assert summary["images"] == 12 and summary["complete"]
     assert summary["agreement"] == 1.0 and summary["logits_identical"] == 1.0
     assert summary["counter"] == "instructions" and summary["board"] == "netduinoplus2"
     assert summary["per_image_median"] > 1e5
     assert json.loads(report.read_text()) == summary
+    assert stat.S_IMODE(report.stat().st_mode) == stat.S_IMODE(images_path(report).stat().st_mode) == 0o666 & ~umask
     header, *rows = [json.loads(line) for line in report.with_suffix(".images.jsonl").read_text().splitlines()]
     assert header["format"] == "pbkit-bench-1" and header["model_sha256"] == summary["model_sha256"]
     assert header["images_requested"] == 12
@@ -109,6 +114,17 @@ def test_fast_kernel_with_odd_channel_counts_matches_pytorch(board, channels, tm
 FAULT_IMAGES = 16
 
 
+def _timeout_for(url: str) -> float:
+    """A reply timeout that tolerates the machine's load: 20 times what one image takes on the board now,
+    and at least 5 s. A reset or a lost delimiter costs one such timeout."""
+    with BoardLink(url, timeout=600) as lk:
+        lk.wait_ready(timeout=600)
+        start = time.monotonic()
+        lk.infer(load_sample().images[0].tobytes())
+        took = time.monotonic() - start
+    return max(5.0, 20 * took)
+
+
 def _rows(report) -> list[dict]:
     header, *rows = [json.loads(line) for line in images_path(report).read_text().splitlines()]
     assert header["format"] == "pbkit-bench-1"
@@ -126,7 +142,7 @@ def _measured_exactly_once(report, summary: dict | None = None, n: int = FAULT_I
     return rows
 
 
-def _when_rows(report, count: int, action, port: str | None = None, timeout: float = 300.0) -> threading.Thread:
+def _when_rows(report, count: int, action, port: str | None = None, timeout: float = 1800.0) -> threading.Thread:
     """Runs `action` (in a thread) once the report holds `count` rows (measured at `port`, if given)."""
 
     def wait_then_act() -> None:
@@ -151,9 +167,10 @@ def test_a_board_killed_mid_run_hands_its_images_to_the_other(real_model_firmwar
     checkpoint, built = real_model_firmware
     report = tmp_path / "report.json"
     with Emulator(built.elf, EMULATED_BOARD) as doomed:
+        timeout = _timeout_for(doomed.url)
         killer = _when_rows(report, 2, doomed.proc.kill, port=doomed.url)
         summary = run_bench([real_model_emulator.url, doomed.url], checkpoint, load_sample().head(FAULT_IMAGES),
-                            report, timeout=10, progress=False)
+                            report, timeout=timeout, progress=False)
         killer.join()
     rows = _measured_exactly_once(report, summary)
     ports = summary["ports"]
@@ -168,8 +185,9 @@ def test_a_board_reset_mid_run_is_reconnected(real_model_firmware, tmp_path):
     checkpoint, built = real_model_firmware
     report = tmp_path / "report.json"
     with Emulator(built.elf, EMULATED_BOARD, monitor=True) as emu:
+        timeout = _timeout_for(emu.url)
         resetter = _when_rows(report, 4, lambda: emu.monitor_command("system_reset"))
-        summary = run_bench([emu.url], checkpoint, load_sample().head(FAULT_IMAGES), report, timeout=5,
+        summary = run_bench([emu.url], checkpoint, load_sample().head(FAULT_IMAGES), report, timeout=timeout,
                             progress=False)
         resetter.join()
     _measured_exactly_once(report, summary)
@@ -183,8 +201,9 @@ def test_line_noise_and_dropped_bytes_lose_nothing(real_model_firmware, real_mod
     checkpoint, _ = real_model_firmware
     report = tmp_path / "report.json"
     port = int(real_model_emulator.url.rsplit(":", 1)[1])
+    timeout = _timeout_for(real_model_emulator.url)
     with FaultProxy(port, seed=3, **faults) as proxy:
-        summary = run_bench([proxy.url], checkpoint, load_sample().head(FAULT_IMAGES), report, timeout=5,
+        summary = run_bench([proxy.url], checkpoint, load_sample().head(FAULT_IMAGES), report, timeout=timeout,
                             progress=False)
     _measured_exactly_once(report, summary)
     assert sum(proxy.faults.values()) >= 3  # the line really was bad
@@ -195,7 +214,7 @@ def test_sigkill_of_the_bench_then_resume(real_model_firmware, real_model_emulat
     checkpoint, _ = real_model_firmware
     report = tmp_path / "report.json"
     argv = ["bench", "--port", real_model_emulator.url, "--checkpoint", str(checkpoint), "--limit",
-            str(FAULT_IMAGES), "--report", str(report), "--timeout", "30"]
+            str(FAULT_IMAGES), "--report", str(report), "--timeout", "600"]
     bench = subprocess.Popen([sys.executable, "-m", "pbkit", *argv], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
     try:
@@ -231,6 +250,24 @@ def test_resume_refuses_another_model_or_other_images(real_model_firmware, real_
     assert main([*common, "--checkpoint", str(checkpoint), "--limit", "2", "--resume", "--json"]) == EXIT_OK
     assert json.loads(capsys.readouterr().out)["images"] == 2  # nothing left to measure
     assert len(_rows(report)) == 2
+
+
+def test_a_report_of_a_run_that_measured_nothing_may_be_replaced(tmp_path):
+    from pbkit.host.bench import Expected, open_report
+
+    expected = Expected("ab" * 32, np.zeros(2, dtype=np.int64), np.zeros((2, 10)))
+    header = {"format": "pbkit-bench-1", "model_sha256": "ab" * 32, "data_sha256": "x", "images_requested": 2}
+    report = tmp_path / "report.json"
+    _, out = open_report(report, header, expected, resume=False)  # then the board never answered
+    out.close()
+    _, out = open_report(report, header, expected, resume=False)  # a rerun is not refused: nothing was measured
+    out.write(json.dumps({"index": 0, "expected_class": 0}) + "\n")
+    out.close()
+    with pytest.raises(ReportError, match="already exists"):
+        open_report(report, header, expected, resume=False)
+    rows, out = open_report(report, header, expected, resume=True)
+    out.close()
+    assert list(rows) == [0]
 
 
 def test_demo_moves_an_existing_report_aside(tmp_path):
@@ -281,7 +318,7 @@ def test_a_board_that_answers_nonsense_is_reported(real_model_firmware, real_mod
     port = int(real_model_emulator.url.rsplit(":", 1)[1])
     with FaultProxy(port, rewrite=rewrite) as proxy:
         code = main(["bench", "--port", proxy.url, "--checkpoint", str(checkpoint), "--limit", "2",
-                     "--timeout", "10"])
+                     "--timeout", "600"])
     err = capsys.readouterr().err
     assert code == EXIT_MISMATCH
     assert "breaks the protocol contract" in err and message in err

@@ -74,7 +74,7 @@ class Emulator:
         elf: Path,
         board: str,
         *,
-        start_timeout: float = 10.0,
+        start_timeout: float = 60.0,
         port: int | None = None,
         wait_ready: bool = True,
         monitor: bool = False,

@@ -8,12 +8,14 @@ TORCH_PIN := torch==2.13.0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
 
-.PHONY: all venv toolchain demo test lint golden mlperf clean help
+.PHONY: all venv toolchain demo test fuzz lint golden mlperf clean help
 all: help
 
 help:
 	@echo "make demo       shipped model -> C -> firmware -> QEMU STM32F405 -> accuracy over serial"
-	@echo "make test       the test suite (sets up the venv and the toolchain first)"
+	@echo "make test       the test suite (sets up the venv and the toolchain first; runs the bounded fuzz harness)"
+	@echo "make fuzz       long ASan/UBSan fuzz run of the firmware's frame, COBS and protocol code (FUZZ_SEED,"
+	@echo "                FUZZ_ITERATIONS, FUZZ_SECONDS of CPU time; prints the seed that reproduces a failure)"
 	@echo "make toolchain  install $(APT_PACKAGES) through apt when missing"
 	@echo "make venv       Python environment in $(VENV) with CPU torch"
 	@echo "make lint       ruff"
@@ -51,6 +53,14 @@ test: venv toolchain
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
 
+# `make test` runs the same harness bounded (seed 1, 30,000 inputs: tests/test_fuzz.py).
+FUZZ_SEED ?= $(shell date +%s)
+FUZZ_ITERATIONS ?= 5000000
+FUZZ_SECONDS ?= 0
+fuzz:
+	@command -v gcc >/dev/null || { echo "error: gcc not found (Debian: apt-get install gcc)"; exit 1; }
+	$(MAKE) -f firmware/host/fuzz.mk run SEED=$(FUZZ_SEED) ITERATIONS=$(FUZZ_ITERATIONS) SECONDS_MAX=$(FUZZ_SECONDS)
+
 lint: venv
 	$(VENV)/bin/ruff check .
 
@@ -61,4 +71,4 @@ mlperf: venv toolchain
 	$(PY) bench/mlperf_runner.py --json build/mlperf.json
 
 clean:
-	rm -rf build out report.json report.images.jsonl .pytest_cache
+	rm -rf build out report.json report.images.jsonl report.*.json report.*.images.jsonl .pytest_cache

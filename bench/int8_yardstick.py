@@ -53,6 +53,8 @@ def _run(elf: Path, board: str, expected, split, report: Path, emulators: int) -
     from pbkit.host.bench import bench_expected
     from pbkit.host.emulator import Emulator
 
+    for stale in (report, report.with_suffix(".images.jsonl")):  # a fresh measurement each run
+        stale.unlink(missing_ok=True)
     with ExitStack() as stack:
         urls = [stack.enter_context(Emulator(elf, board, start_timeout=60.0)).url for _ in range(emulators)]
         return bench_expected(urls, expected, split, report=report, timeout=120.0, progress=False)

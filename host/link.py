@@ -10,10 +10,12 @@ COBS-encoded and ended by one 0x00, so a receiver can always resync on the next 
 
 from __future__ import annotations
 
+import math
 import struct
 import time
 import zlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import serial
 from cobs import cobs
@@ -65,6 +67,10 @@ ERROR_FIXED = struct.Struct("<BBHi")  # 8 bytes, then text_len bytes of ASCII
 #: Longest reply a host accepts before declaring the line garbage (encoded bytes).
 MAX_REPLY_FRAME = 64 * 1024
 
+#: Most instructions per second of wall time a QEMU guest is taken to reach: far above what TCG runs
+#: (a few hundred million), so only a count no emulator could reach in the time waited is refused.
+MAX_EMULATED_IPS = 1e10
+
 
 class LinkError(RuntimeError):
     """Base class of every link failure."""
@@ -80,6 +86,11 @@ class FrameError(LinkError):
 
 class SequenceError(LinkError):
     """A reply carried a sequence number other than the request's."""
+
+
+class BoardContractError(LinkError):
+    """A reply that is well-formed but breaks what the board promised in its HELLO (or a HELLO
+    that promises nonsense): such a board is not believed."""
 
 
 class BoardError(LinkError):
@@ -232,6 +243,88 @@ def parse_profile(payload: bytes) -> ProfileResult:
     return ProfileResult(class_index, logits, layer_ticks, hook_ticks)
 
 
+# ---- the board's contract (pure) --------------------------------------------------------
+
+
+def check_hello(info: BoardInfo, where: str) -> BoardInfo:
+    """A HELLO that describes a board that could answer INFER; BoardContractError otherwise."""
+    problems = []
+    if info.num_classes < 1:
+        problems.append(f"num_classes {info.num_classes}")
+    if min(info.input_shape) < 1:
+        problems.append(f"input shape {info.input_shape}")
+    if info.clock_hz < 1:
+        problems.append(f"clock {info.clock_hz} Hz")
+    if info.counter not in COUNTER_CODES:
+        problems.append(f"counter kind {info.counter}")
+    if info.max_payload < info.input_bytes:
+        problems.append(f"max_payload {info.max_payload} B, below its own input of {info.input_bytes} B")
+    if problems:
+        raise BoardContractError(f"{where}: board breaks the protocol contract: its HELLO says {', '.join(problems)}")
+    return info
+
+
+def max_ticks(info: BoardInfo, elapsed_s: float) -> int:
+    """Most counter ticks a board can report for work done within `elapsed_s` of wall time: its clock
+    (cycles), or MAX_EMULATED_IPS instructions at its -icount shift (instructions); with some slack."""
+    if info.counter == "cycles":
+        return math.ceil(info.clock_hz * (1.05 * elapsed_s + 0.01))
+    ticks_per_instruction = info.clock_hz * 2**info.icount_shift / 1e9
+    return math.ceil((MAX_EMULATED_IPS * elapsed_s + 1e6) * ticks_per_instruction)
+
+
+def _check_run(info: BoardInfo, kind: str, class_index: int, logits: list[int], ticks: int, elapsed_s: float,
+               where: str) -> None:
+    problems = []
+    if len(logits) != info.num_classes:
+        problems.append(f"{len(logits)} logits, HELLO said {info.num_classes} classes")
+    if not 0 <= class_index < info.num_classes:
+        problems.append(f"class {class_index}, HELLO said {info.num_classes} classes")
+    limit = max_ticks(info, elapsed_s)
+    if ticks > limit:
+        problems.append(f"{ticks} ticks in {elapsed_s:.3f} s, more than its {info.clock_hz} Hz {info.counter} "
+                        f"counter can reach ({limit})")
+    if problems:
+        raise BoardContractError(f"{where}: board breaks the protocol contract: {kind} reply with "
+                                 f"{'; '.join(problems)}")
+
+
+def check_infer(info: BoardInfo, result: InferResult, elapsed_s: float, where: str) -> InferResult:
+    """An INFER reply consistent with the board's HELLO and the time it took; BoardContractError otherwise."""
+    _check_run(info, "INFER", result.class_index, result.logits, result.ticks, elapsed_s, where)
+    return result
+
+
+def check_profile(info: BoardInfo, result: ProfileResult, elapsed_s: float, where: str) -> ProfileResult:
+    """A PROFILE reply consistent with the board's HELLO and the time it took; BoardContractError otherwise."""
+    ticks = sum(result.layer_ticks) + result.hook_ticks * len(result.layer_ticks)
+    _check_run(info, "PROFILE", result.class_index, result.logits, ticks, elapsed_s, where)
+    return result
+
+
+# ---- who else holds a local TCP port (diagnostics) ---------------------------------------
+
+
+def other_local_clients(server_port: int, own_port: int | None) -> list[int]:
+    """Client ports of the other connections to a 127.0.0.1 server port, read from /proc/net/tcp
+    (Linux; empty elsewhere). QEMU's TCP serial serves one client at a time: a second one connects
+    but is never answered."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) < 4 or fields[3] != "01":  # 01: ESTABLISHED
+                continue
+            local_port, remote_port = int(fields[1].rsplit(":", 1)[1], 16), int(fields[2].rsplit(":", 1)[1], 16)
+            if local_port == server_port and remote_port != own_port:
+                found.append(remote_port)
+    return sorted(set(found))
+
+
 # ---- the link --------------------------------------------------------------------------
 
 
@@ -245,10 +338,14 @@ class BoardLink:
     def __init__(self, url_or_port: str, timeout: float = 5.0, baudrate: int = 115200):
         self.url = url_or_port
         self.timeout = timeout
+        #: What the board said in its last HELLO; replies are checked against it (check_infer).
+        self.info: BoardInfo | None = None
         try:
-            self._ser = serial.serial_for_url(url_or_port, baudrate=baudrate, timeout=0.05)
+            # A device port is locked (flock) so that two programs cannot share one board unknowingly.
+            self._ser = serial.serial_for_url(url_or_port, baudrate=baudrate, timeout=0.05, exclusive=True)
         except (serial.SerialException, OSError, ValueError) as e:
-            raise LinkError(f"cannot open {url_or_port}: {e}") from None
+            held = " (another program holds it)" if "exclusively lock" in str(e) else ""
+            raise LinkError(f"cannot open {url_or_port}{held}: {e}") from None
         self._rx = bytearray()
         self._seq = 0
         self._unanswered: set[int] = set()  # seqs sent whose reply has not come (yet)
@@ -284,9 +381,12 @@ class BoardLink:
         except (serial.SerialException, OSError) as e:
             raise LinkError(f"cannot flush {self.url}: {e}") from None
 
-    def read_frame(self, timeout: float | None = None) -> Frame:
+    def read_frame(self, timeout: float | None = None, *, stated: float | None = None,
+                   skip_garbage: bool = True) -> Frame:
         """Returns the next well-formed frame. Bytes before a frame that do not decode
-        (line noise, a half frame) are skipped: the link resyncs on every 0x00."""
+        (line noise, a half frame) are skipped: the link resyncs on every 0x00; with
+        ``skip_garbage=False`` they raise FrameError instead. ``stated`` is the timeout the
+        caller was given, named in the error (``timeout`` may be what is left of it)."""
         timeout = self.timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
         last_problem: FrameError | None = None
@@ -300,13 +400,16 @@ class BoardLink:
                 try:
                     return decode_frame(chunk)
                 except FrameError as e:
+                    if not skip_garbage:
+                        raise FrameError(f"undecodable reply from {self.url}: {e}") from None
                     last_problem = e  # garbage before a real frame: skip to the next 0x00
             if len(self._rx) > MAX_REPLY_FRAME:
                 self._rx.clear()
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 hint = f" (last undecodable frame: {last_problem})" if last_problem else ""
-                raise LinkTimeout(f"no reply from {self.url} within {timeout:.1f} s{hint}")
+                given = timeout if stated is None else stated
+                raise LinkTimeout(f"no reply from {self.url} within {given:.3g} s{hint}")
             try:
                 data = self._ser.read(max(1, self._ser.in_waiting))
             except (serial.SerialException, OSError) as e:
@@ -323,7 +426,10 @@ class BoardLink:
         self._unanswered.add(seq)
         deadline = time.monotonic() + self.timeout
         while True:
-            frame = self.read_frame(timeout=max(0.0, deadline - time.monotonic()))
+            # After a request the board sends one frame, its reply: a frame that does not decode is that
+            # reply garbled on the line, so waiting on would only run into the timeout.
+            frame = self.read_frame(timeout=max(0.0, deadline - time.monotonic()), stated=self.timeout,
+                                    skip_garbage=False)
             # A late answer to an earlier request we gave up on (a timed-out request, a spare
             # HELLO of wait_ready) is stale: drop it and keep waiting for ours.
             if frame.seq != seq and frame.seq in self._unanswered:
@@ -362,22 +468,51 @@ class BoardLink:
                     frame = self.read_frame(timeout=max(0.0, attempt_end - time.monotonic()))
                     if frame.type == MSG_HELLO | MSG_REPLY and frame.seq in sent:
                         self._unanswered.discard(frame.seq)
-                        return parse_hello(frame.payload)
+                        return self._believe_hello(frame.payload)
                     # Anything else answers a frame cut short by the boot: ignore it.
             except LinkTimeout:
                 if time.monotonic() >= deadline:
-                    raise LinkTimeout(f"{self.url} did not answer HELLO within {timeout:.1f} s") from None
+                    raise LinkTimeout(f"{self.url} did not answer HELLO within {timeout:.3g} s"
+                                      f"{self._silence_hint()}") from None
+
+    def _silence_hint(self) -> str:
+        """Why a socket:// port that accepted the connection may never answer: another client holds it."""
+        host, _, port = self.url.removeprefix("socket://").partition(":")
+        if not self.url.startswith("socket://") or host not in ("127.0.0.1", "localhost"):
+            return ""
+        sock = getattr(self._ser, "_socket", None)
+        try:
+            own = sock.getsockname()[1] if sock is not None else None
+            others = other_local_clients(int(port.split("/")[0].split("?")[0]), own)
+        except (OSError, ValueError):
+            return ""
+        if not others:
+            return ""
+        return (f": port {port} is held by another client (127.0.0.1:{others[0]}); QEMU's serial serves one "
+                "client at a time: stop the other one, or start another emulator")
+
+    def _believe_hello(self, payload: bytes) -> BoardInfo:
+        self.info = check_hello(parse_hello(payload), self.url)
+        return self.info
 
     def hello(self) -> BoardInfo:
-        return parse_hello(self.request(MSG_HELLO).payload)
+        return self._believe_hello(self.request(MSG_HELLO).payload)
 
     def infer(self, image: bytes) -> InferResult:
-        """Runs one uint8 CHW image on the board."""
-        return parse_infer(self.request(MSG_INFER, bytes(image)).payload)
+        """Runs one uint8 CHW image on the board; the reply is checked against its HELLO (once there was one)."""
+        start = time.monotonic()
+        result = parse_infer(self.request(MSG_INFER, bytes(image)).payload)
+        if self.info is not None:
+            check_infer(self.info, result, time.monotonic() - start, self.url)
+        return result
 
     def profile(self, image: bytes) -> ProfileResult:
-        """Runs one uint8 CHW image with every layer timed (protocol version 2 and later)."""
-        return parse_profile(self.request(MSG_PROFILE, bytes(image)).payload)
+        """Runs one uint8 CHW image with every layer timed (protocol version 2 and later); checked as infer."""
+        start = time.monotonic()
+        result = parse_profile(self.request(MSG_PROFILE, bytes(image)).payload)
+        if self.info is not None:
+            check_profile(self.info, result, time.monotonic() - start, self.url)
+        return result
 
     def _next_seq(self) -> int:
         # SEQ_UNKNOWN is never used by the host, so it always means "not yours".

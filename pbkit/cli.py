@@ -28,6 +28,36 @@ class CliError(Exception):
         self.code = code
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised like a Ctrl-C so that every `finally` runs: emulators stop, reports are
+    written."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def _first_images(split, limit: int | None, data: str | None):
+    """The first `limit` images of `split`; an error when there are none, a note when fewer than asked."""
+    if len(split) == 0:
+        raise CliError(f"--data {data or 'sample'} holds no test images")
+    if limit is not None and limit > len(split):
+        print(f"pbkit: --limit {limit} is above the {len(split)} images of --data {data or 'sample'}: using all "
+              f"{len(split)}", file=sys.stderr)
+    return split.head(limit)
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from pbkit.trainer.model import ModelConfig
     from pbkit.trainer.train import TrainOptions, train
@@ -108,7 +138,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     _maybe_download(args)
     model, _ = _load(args.checkpoint)
-    split = cifar.load(args.data, "test").head(args.limit)
+    split = _first_images(cifar.load(args.data, "test"), args.limit, args.data)
     result = evaluate(model, split, progress=not args.json and sys.stderr.isatty())
     result["checkpoint"] = str(args.checkpoint)
     if args.confusion:
@@ -180,7 +210,7 @@ def _cmd_emulate(args: argparse.Namespace) -> int:
         print(f"QEMU {emu.board.qemu_machine} running {args.elf}; Ctrl-C to stop", file=sys.stderr, flush=True)
         while emu.running:
             time.sleep(0.5)
-        raise CliError("QEMU exited")
+        raise CliError(emu.exit_message())
 
 
 def _print_bench(summary: dict, report: str | None) -> None:
@@ -189,20 +219,44 @@ def _print_bench(summary: dict, report: str | None) -> None:
           f"({100 * summary['logits_identical']:.1f}% identical logits)")
     print(f"  {summary['counter']} per image: median {summary['per_image_median']:,.0f}  "
           f"(min {summary['per_image_min']:,.0f}, max {summary['per_image_max']:,.0f})")
+    ports = summary.get("ports", {})
+    if len(ports) > 1 or any(p.get("reconnects") or p.get("dropped") for p in ports.values()):
+        for url, p in ports.items():
+            how = [f"{p.get('reconnects')} reconnect(s)"] if p.get("reconnects") else []
+            how += [f"dropped: {p['dropped']}"] if p.get("dropped") else []
+            how += ["earlier run"] if p["status"] == "earlier run" else []
+            print(f"  {url} ({p['board']}): {p['images']} images" + (f"; {'; '.join(how)}" if how else ""))
     if report:
         print(f"  report: {report}")
 
 
-def _cmd_bench(args: argparse.Namespace) -> int:
+def _log_event(line: str) -> None:
+    print(f"pbkit: {line}", file=sys.stderr, flush=True)
+
+
+def _bench(urls: list[str], checkpoint: Path, split, report: Path | None, **kwargs) -> dict:
+    """run_bench with its failures as CLI errors: exit 3 for a board that runs another model or breaks
+    its contract, 2 for a --port given twice."""
     from pbkit.host.bench import ModelMismatchError, run_bench
+    from pbkit.host.link import BoardContractError
+
+    twice = sorted({u for u in urls if urls.count(u) > 1})
+    if twice:
+        raise CliError(f"--port {twice[0]} is given twice: a board serves one connection", EXIT_USAGE)
+    try:
+        return run_bench(urls, checkpoint, split, report, log=_log_event, **kwargs)
+    except (ModelMismatchError, BoardContractError) as exc:
+        raise CliError(str(exc), EXIT_MISMATCH) from None
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
     from pbkit.trainer import data as cifar
 
-    split = cifar.load(args.data, "test").head(args.limit)
+    split = _first_images(cifar.load(args.data, "test"), args.limit, args.data)
     report = Path(args.report) if args.report else None
-    try:
-        summary = run_bench(args.port, Path(args.checkpoint), split, report, timeout=args.timeout)
-    except ModelMismatchError as exc:
-        raise CliError(str(exc), EXIT_MISMATCH) from None
+    if args.resume and report is None:
+        raise CliError("--resume continues the run of a --report: give it", EXIT_USAGE)
+    summary = _bench(args.port, Path(args.checkpoint), split, report, timeout=args.timeout, resume=args.resume)
     print(json.dumps(summary)) if args.json else _print_bench(summary, args.report)
     return EXIT_OK if summary["agreement"] == 1.0 else EXIT_MISMATCH
 
@@ -210,7 +264,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from pbkit.boards import get_board
     from pbkit.codegen.export import export_files, write_files
-    from pbkit.host.bench import run_bench
+    from pbkit.host.bench import move_aside
     from pbkit.host.build import build_firmware
     from pbkit.host.emulator import Emulator
     from pbkit.paths import DEFAULT_CHECKPOINT
@@ -221,7 +275,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     checkpoint = Path(args.checkpoint) if args.checkpoint else DEFAULT_CHECKPOINT
     work = Path(args.workdir)
     model, _ = _load(checkpoint)
-    split = cifar.load_sample().head(args.limit)
+    split = _first_images(cifar.load_sample(), args.limit, "sample")
     print(f"[1/4] export {checkpoint.name} -> {work / 'model'}", flush=True)
     files = export_files(fold_model(model), board, "fast", source=checkpoint.name,
                          golden_images=split.images[:16])
@@ -237,7 +291,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         urls = [stack.enter_context(Emulator(built.elf, board.name)).url for _ in range(args.instances)]
         print(f"      serial ports {' '.join(urls)}", flush=True)
         print(f"[4/4] stream {len(split)} CIFAR-10 test images over the serial links", flush=True)
-        summary = run_bench(urls, checkpoint, split, Path(args.report), timeout=args.timeout)
+        moved = move_aside(Path(args.report))  # a demo always starts afresh, and destroys no earlier report
+        if moved:
+            print(f"      the previous {args.report} is now {moved}", flush=True)
+        summary = _bench(urls, checkpoint, split, Path(args.report), timeout=args.timeout)
     summary.update({"flash_bytes": built.flash_bytes, "ram_bytes": built.ram_bytes,
                     "checkpoint": checkpoint.name})
     from pbkit.files import atomic_write_bytes
@@ -251,6 +308,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_profile(args: argparse.Namespace) -> int:
     from pbkit.boards import get_board
     from pbkit.host.bench import ModelMismatchError
+    from pbkit.host.link import BoardContractError
     from pbkit.host.profile import format_profile, profile_board
     from pbkit.paths import DEFAULT_CHECKPOINT
     from pbkit.trainer import data as cifar
@@ -264,7 +322,7 @@ def _cmd_profile(args: argparse.Namespace) -> int:
             result = profile_board(args.port, checkpoint, images, timeout=args.timeout)
         else:
             result = _profile_emulated(get_board(args.board), checkpoint, args, images)
-    except ModelMismatchError as exc:
+    except (ModelMismatchError, BoardContractError) as exc:
         raise CliError(str(exc), EXIT_MISMATCH) from None
     result.update({"checkpoint": str(checkpoint), "kernel": None if args.port else args.kernel})
     if args.png:
@@ -429,7 +487,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "first 1,000 test images; default)")
     p.add_argument("--download", action="store_true",
                    help="fetch the official CIFAR-10 archive (MD5-checked) when --data has no batches")
-    p.add_argument("--limit", type=int, default=None, help="first N test images only")
+    p.add_argument("--limit", type=positive_int, default=None, help="first N test images only")
     p.add_argument("--confusion", default=None, metavar="PNG", help="save a confusion-matrix plot")
     p.add_argument("--json", action="store_true", help="machine-readable result")
     p.set_defaults(func=_cmd_eval)
@@ -479,9 +537,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="serial port or URL (/dev/ttyACM0, socket://127.0.0.1:PORT); repeatable")
     p.add_argument("--checkpoint", required=True, help="the checkpoint the board was exported from")
     p.add_argument("--data", default="sample", help="cifar-10-batches-py folder or 'sample' (default)")
-    p.add_argument("--limit", type=int, default=None, help="first N test images only")
-    p.add_argument("--report", default=None, help="summary JSON (per-image results go to REPORT.images.jsonl)")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for one reply")
+    p.add_argument("--limit", type=positive_int, default=None, help="first N test images only")
+    p.add_argument("--report", default=None, help="summary JSON (per-image results go to REPORT.images.jsonl); "
+                   "an existing report is never overwritten")
+    p.add_argument("--resume", action="store_true", help="continue the run of --report: measure only the images "
+                   "it lacks (it must be of the same checkpoint, --data and --limit)")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for one reply; a board that "
+                   "misses it is reconnected (new HELLO) and its image goes to the other boards")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_bench)
 
@@ -520,10 +582,11 @@ def build_parser() -> argparse.ArgumentParser:
                        "netduinoplus2 and stream the shipped CIFAR-10 test sample over serial.")
     p.add_argument("--checkpoint", default=None, help="default: the shipped pretrained model")
     p.add_argument("--board", default=DEFAULT_BOARD, help="an emulated board")
-    p.add_argument("--limit", type=int, default=None, help="first N sample images (default all 1,000)")
+    p.add_argument("--limit", type=positive_int, default=None, help="first N sample images (default all 1,000)")
     p.add_argument("--instances", type=int, default=2, help="QEMU instances sharing the images (default 2)")
     p.add_argument("--workdir", default="build/demo")
-    p.add_argument("--report", default="report.json")
+    p.add_argument("--report", default="report.json", help="summary JSON (default report.json); an existing one "
+                   "is moved aside to REPORT.N.json, never overwritten")
     p.add_argument("--timeout", type=float, default=60.0)
     p.set_defaults(func=_cmd_demo)
 
@@ -552,17 +615,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _raise_terminated(signum: int, _frame: object) -> None:
+    raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def _terminate_like_ctrl_c():
+    """SIGTERM and SIGHUP raise Terminated in the main thread while a command runs (then restored)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signums = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    previous = {signum: signal.signal(signum, _raise_terminated) for signum in signums}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        with _terminate_like_ctrl_c():
+            return args.func(args)
     except CliError as exc:
         print(f"pbkit {args.command}: error: {exc}", file=sys.stderr)
         return exc.code
     except (ValueError, OSError, RuntimeError) as exc:
         print(f"pbkit {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except Terminated as exc:
+        print(f"pbkit {args.command}: terminated by signal {exc.signum}", file=sys.stderr)
+        return 128 + exc.signum
     except KeyboardInterrupt:
         print(f"pbkit {args.command}: interrupted", file=sys.stderr)
         return 130

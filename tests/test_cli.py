@@ -1,6 +1,9 @@
 import json
 
-from pbkit.cli import EXIT_ERROR, EXIT_OK, build_parser, main
+import pytest
+import torch
+
+from pbkit.cli import EXIT_ERROR, EXIT_OK, EXIT_USAGE, build_parser, main
 from pbkit.trainer.checkpoint import save_checkpoint
 from tests.cifar_fixture import write_tiny_cifar
 from tests.support import random_model
@@ -97,3 +100,82 @@ def test_unknown_division_and_real_model_export_are_one_line_errors(tmp_path, ca
     assert main(["export", str(ckpt), "--out", str(tmp_path / "out")]) == EXIT_ERROR
     assert "float distillation teacher" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+# ---- inputs checked at the border: one line naming the cause, a non-zero exit ----------------
+
+
+def _usage_error(argv, capsys) -> str:
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == EXIT_USAGE
+    return capsys.readouterr().err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("limit", ["0", "-1", "two"])
+@pytest.mark.parametrize("command", ["eval", "bench", "demo"])
+def test_limit_must_be_a_positive_integer(command, limit, tmp_path, capsys):
+    argv = {"eval": ["eval", "ckpt"], "bench": ["bench", "--port", "socket://127.0.0.1:9", "--checkpoint", "c"],
+            "demo": ["demo"]}[command]
+    err = _usage_error([*argv, "--limit", limit], capsys)
+    assert "--limit" in err and ("positive integer, got" in err or "is not an integer" in err)
+
+
+def test_zero_images_is_an_error(tmp_path, capsys, monkeypatch):
+    from pbkit.trainer import data as cifar
+
+    ckpt = tmp_path / "m.safetensors"
+    save_checkpoint(random_model(8), ckpt)
+    monkeypatch.setattr(cifar, "load", lambda data, split: cifar.load_sample().head(0))  # a test set of 0 images
+    assert main(["eval", str(ckpt), "--data", "empty"]) == EXIT_ERROR
+    assert capsys.readouterr().err.strip() == "pbkit eval: error: --data empty holds no test images"
+    assert main(["bench", "--port", "socket://127.0.0.1:9", "--checkpoint", str(ckpt), "--data", "x"]) == EXIT_ERROR
+    assert capsys.readouterr().err.strip() == "pbkit bench: error: --data x holds no test images"
+
+
+def test_a_limit_above_the_data_says_so(tmp_path, capsys):
+    ckpt = tmp_path / "m.safetensors"
+    save_checkpoint(random_model(8), ckpt)
+    data = write_tiny_cifar(tmp_path / "cifar", per_batch=20)
+    assert main(["eval", str(ckpt), "--data", str(data), "--limit", "50", "--json"]) == EXIT_OK
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["images"] == 20
+    assert "--limit 50 is above the 20 images" in captured.err
+
+
+def test_nan_weights_are_refused_by_eval_and_export(tmp_path, capsys):
+    model = random_model(8)
+    with torch.no_grad():
+        model.blocks[2].weight.fill_(float("nan"))
+    ckpt = tmp_path / "nan.safetensors"
+    save_checkpoint(model, ckpt)
+    for argv in (["eval", str(ckpt)], ["export", str(ckpt), "--out", str(tmp_path / "out")]):
+        assert main(argv) == EXIT_ERROR
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "blocks.2.weight holds" in err and "NaN" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_port_given_twice_is_a_usage_error(tmp_path, capsys):
+    ckpt = tmp_path / "m.safetensors"
+    save_checkpoint(random_model(8), ckpt)
+    url = "socket://127.0.0.1:9"
+    assert main(["bench", "--port", url, "--port", url, "--checkpoint", str(ckpt), "--limit", "2"]) == EXIT_USAGE
+    err = capsys.readouterr().err.strip()
+    assert err == f"pbkit bench: error: --port {url} is given twice: a board serves one connection"
+
+
+def test_bench_refuses_an_existing_report_without_resume(tmp_path, capsys):
+    ckpt = tmp_path / "m.safetensors"
+    save_checkpoint(random_model(8), ckpt)
+    report = tmp_path / "report.json"
+    report.write_text('{"images": 69}\n')
+    argv = ["bench", "--port", "socket://127.0.0.1:9", "--checkpoint", str(ckpt), "--limit", "2",
+            "--report", str(report)]
+    assert main(argv) == EXIT_ERROR
+    err = capsys.readouterr().err.strip()
+    assert err == f"pbkit bench: error: {report} already exists: pass --resume to continue that run, or choose " \
+                  "another --report (it is never overwritten)"
+    assert report.read_text() == '{"images": 69}\n'
+    assert main([*argv[:-2], "--resume"]) == EXIT_USAGE  # --resume needs a --report
+    assert "--resume continues the run of a --report" in capsys.readouterr().err

@@ -3,8 +3,12 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import struct
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -81,3 +85,77 @@ def test_ticks_convert_to_instruction_counts(board_name: str, tmp_path: Path) ->
     large = board.ticks_to_counter(ticks[15_000_000] - ticks[1000])
     assert large == pytest.approx(2 * (15_000_000 - 1000), rel=1e-5)
     assert ticks[15_000_000] > 0xFFFFFF  # really wrapped
+
+
+# ---- QEMU's own words, and QEMU that never outlives pbkit ------------------------------------
+
+
+def test_a_file_that_does_not_boot_shows_qemus_own_error(tmp_path: Path) -> None:
+    elf = tmp_path / "firmware.elf"
+    elf.write_bytes(bytes(range(256)) * 16)  # not an ELF: QEMU loads it raw, and the core locks up
+    with pytest.raises(EmulatorError) as err, Emulator(elf, EMULATED_BOARD):
+        pass
+    text = str(err.value)
+    assert "\n" not in text and "Connection refused" not in text
+    assert "QEMU (firmware.elf on netduinoplus2) exited with signal 6: qemu: fatal: Lockup" in text
+
+
+def test_monitor_resets_the_board(stub_firmware: BuildResult) -> None:
+    with Emulator(stub_firmware.elf, stub_firmware.board, monitor=True) as emu, BoardLink(emu.url, timeout=5) as lk:
+        assert lk.hello().board == stub_firmware.board
+        emu.monitor_command("system_reset")
+        assert lk.wait_ready(timeout=60).board == stub_firmware.board
+
+
+def _children_named(pid: int, name: str) -> list[int]:
+    """Live processes whose parent is `pid` and whose command is `name` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            comm = stat.read_text().split("(", 1)[1].rsplit(")", 1)[0]
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid and comm == name[:15] and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+@pytest.mark.parametrize("command", ["emulate", "profile", "demo"])
+def test_no_qemu_survives_a_signal_to_pbkit(command: str, signum: int, real_model_firmware, tmp_path: Path) -> None:
+    checkpoint, built = real_model_firmware
+    argv = {
+        "emulate": ["emulate", str(built.elf)],
+        "profile": ["profile", "--checkpoint", str(checkpoint), "--images", "50", "--workdir", str(tmp_path)],
+        "demo": ["demo", "--checkpoint", str(checkpoint), "--limit", "200", "--workdir", str(tmp_path),
+                 "--report", str(tmp_path / "report.json")],
+    }[command]
+    pbkit = subprocess.Popen([sys.executable, "-m", "pbkit", *argv], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 900  # export and build first: minutes on a loaded machine
+        wanted = 2 if command == "demo" else 1  # the demo starts two boards
+        while len(qemus := _children_named(pbkit.pid, "qemu-system-arm")) < wanted:
+            assert pbkit.poll() is None, pbkit.stderr.read().decode() if pbkit.stderr else ""
+            assert time.monotonic() < deadline, f"pbkit {command} started no QEMU"
+            time.sleep(0.05)
+        time.sleep(0.5)  # mid-run: the boards are up and answering
+        pbkit.send_signal(signum)
+        code = pbkit.wait(timeout=120)
+    finally:
+        pbkit.kill()
+        pbkit.wait()
+    assert code == (128 + signum if signum == signal.SIGTERM else -signum)
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in qemus) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(pid) for pid in qemus), f"QEMU {qemus} outlived pbkit {command}"

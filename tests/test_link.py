@@ -4,7 +4,9 @@ replies, and an ERROR reply (never a hang) for every kind of bad frame."""
 from __future__ import annotations
 
 import random
+import re
 import struct
+import threading
 import zlib
 
 import pytest
@@ -258,3 +260,93 @@ def test_a_late_reply_to_an_abandoned_request_is_dropped() -> None:
         late = L.encode_frame(L.MSG_HELLO | L.MSG_REPLY, abandoned, b"old")
         lk.send_raw = lambda data: real_send(late + L.encode_frame(L.MSG_HELLO | L.MSG_REPLY, abandoned + 1, b"new"))
         assert lk.request(L.MSG_HELLO).payload == b"new"
+
+
+# ---- the board's contract: replies are checked against HELLO -----------------------------------
+
+
+def _info(**changes) -> L.BoardInfo:
+    fields = dict(protocol_version=2, board="netduinoplus2", clock_hz=168_000_000, counter="instructions",
+                  icount_shift=3, max_payload=16384, model_sha256=bytes(32), channels=3, height=32, width=32,
+                  num_classes=10)
+    return L.BoardInfo(**{**fields, **changes})
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"num_classes": 0}, "num_classes 0"),
+    ({"height": 0}, "input shape (3, 0, 32)"),
+    ({"clock_hz": 0}, "clock 0 Hz"),
+    ({"counter": "unknown(7)"}, "counter kind unknown(7)"),
+    ({"max_payload": 100}, "max_payload 100 B, below its own input of 3072 B"),
+])
+def test_a_hello_that_promises_nonsense_is_refused(changes, message) -> None:
+    L.check_hello(_info(), "b")
+    expected = f"b: board breaks the protocol contract: its HELLO says {message}"
+    with pytest.raises(L.BoardContractError, match=re.escape(expected)):
+        L.check_hello(_info(**changes), "b")
+
+
+def test_infer_replies_are_checked_against_hello_and_the_clock() -> None:
+    info = _info()
+    good = L.InferResult(3, list(range(10)), 20_000_000 * 8 * 168 // 1000)  # 20M instructions in 0.1 s: fine
+    assert L.check_infer(info, good, 0.1, "b") is good
+    for bad, message in [
+        (L.InferResult(4_000_000_000, list(range(10)), 1), "class 4000000000, HELLO said 10 classes"),
+        (L.InferResult(0, [1, 2], 1), "2 logits, HELLO said 10 classes"),
+        (L.InferResult(0, list(range(10)), 2**64 - 1), f"{2**64 - 1} ticks in 0.100 s, more than its"),
+    ]:
+        with pytest.raises(L.BoardContractError, match=f"INFER reply with {re.escape(message)}"):
+            L.check_infer(info, bad, 0.1, "b")
+    # Cycles on hardware: at most the clock rate (with a little slack) for the time waited.
+    hw = _info(counter="cycles", clock_hz=16_000_000, icount_shift=0)
+    L.check_infer(hw, L.InferResult(0, list(range(10)), 16_000_000), 1.0, "b")
+    with pytest.raises(L.BoardContractError, match="ticks in 0.500 s"):
+        L.check_infer(hw, L.InferResult(0, list(range(10)), 16_000_000), 0.5, "b")
+
+
+def test_profile_replies_are_checked_too() -> None:
+    info = _info()
+    L.check_profile(info, L.ProfileResult(1, list(range(10)), [100, 200], 5), 0.1, "b")
+    with pytest.raises(L.BoardContractError, match="PROFILE reply with"):
+        L.check_profile(info, L.ProfileResult(1, list(range(10)), [2**63, 2**63 - 1], 5), 0.1, "b")
+    with pytest.raises(L.BoardContractError, match="class 10, HELLO said 10"):
+        L.check_profile(info, L.ProfileResult(10, list(range(10)), [1], 5), 0.1, "b")
+
+
+def test_a_timeout_names_the_timeout_given() -> None:
+    """A stale reply that arrives first used to shorten the wait named in the error ("2.0 s" for a 5 s timeout)."""
+    with BoardLink("loop://", timeout=0.6) as lk:
+        real_send = lk.send_raw
+        lk._unanswered.add(999)  # noqa: SLF001 - a request given up on earlier
+        stale = L.encode_frame(L.MSG_HELLO | L.MSG_REPLY, 999, b"")
+
+        def send_then_stale_reply(data: bytes) -> None:
+            threading.Timer(0.3, real_send, args=(stale,)).start()
+
+        lk.send_raw = send_then_stale_reply
+        with pytest.raises(LinkTimeout) as err:
+            lk.request(L.MSG_HELLO)
+    assert str(err.value) == "no reply from loop:// within 0.6 s"
+
+
+def test_a_port_held_by_another_client_is_named(emulator, link: BoardLink) -> None:
+    link.hello()  # the session link holds QEMU's one serial client
+    with BoardLink(emulator.url, timeout=1) as second, pytest.raises(LinkTimeout) as err:
+        second.wait_ready(timeout=1, attempt_timeout=0.25)
+    text = str(err.value)
+    assert f"did not answer HELLO within 1 s: port {emulator.port} is held by another client (127.0.0.1:" in text
+    assert "QEMU's serial serves one client at a time" in text
+    link.hello()
+
+
+def test_a_device_port_is_locked_against_a_second_program() -> None:
+    import os
+
+    primary, secondary = os.openpty()
+    try:
+        tty = os.ttyname(secondary)
+        with BoardLink(tty), pytest.raises(L.LinkError, match=f"cannot open {tty} \\(another program holds it\\)"):
+            BoardLink(tty)
+    finally:
+        os.close(primary)
+        os.close(secondary)

@@ -12,6 +12,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pb_cobs.h"
+#include "pb_frame.h"
+
 /* 2 added PROFILE; HELLO and INFER are unchanged since 1. */
 #define PB_PROTOCOL_VERSION 2u
 
@@ -61,6 +64,10 @@
 #define PB_MAX_REPLY (PB_HEADER_LEN + PB_PROFILE_FIXED_LEN + 4u * PB_MAX_CLASSES + 8u * PB_MAX_LAYERS + PB_CRC_LEN)
 /* Largest request body. */
 #define PB_MAX_REQUEST (PB_HEADER_LEN + PB_MAX_PAYLOAD + PB_CRC_LEN)
+/* On the wire (COBS adds at most one byte per 254): the receive buffer for one request frame
+ * and the send buffer for one reply. */
+#define PB_RX_CAP PB_COBS_MAX_ENCODED(PB_MAX_REQUEST)
+#define PB_TX_CAP PB_COBS_MAX_ENCODED(PB_MAX_REPLY)
 
 /* Buffers the caller lends to the protocol (main.c owns them: no hidden state here). */
 typedef struct {
@@ -75,6 +82,12 @@ typedef struct {
 /* Handles one decoded frame body and writes the reply body (CRC included) into
  * ctx->reply. Returns the reply length (always > 0: every frame gets an answer). */
 size_t pb_protocol_handle(const pb_protocol_ctx_t *ctx, const uint8_t *body, size_t len);
+
+/* Answers what pb_frame_rx_push reported: a READY frame is COBS-decoded in place and handled, a
+ * frame dropped as too long gets FRAME_TOO_LONG; then rx is reset for the next frame. Returns the
+ * reply length, 0 for PB_FRAME_NONE (nothing to answer). This is the firmware's whole receive
+ * path after the UART, so the host fuzz harness (firmware/host/pb_fuzz.c) drives exactly it. */
+size_t pb_protocol_answer(const pb_protocol_ctx_t *ctx, pb_frame_rx_t *rx, pb_frame_event_t event);
 
 /* Writes an ERROR reply body; returns its length. */
 size_t pb_protocol_error(const pb_protocol_ctx_t *ctx, uint16_t seq, uint8_t code, int32_t detail,

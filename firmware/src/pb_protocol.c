@@ -2,6 +2,7 @@
 #include "pb_protocol.h"
 
 #include "pb_board.h"
+#include "pb_cobs.h"
 #include "pb_crc32.h"
 #include "pb_layer_timer.h"
 #include "pb_model.h"
@@ -254,4 +255,25 @@ size_t pb_protocol_handle(const pb_protocol_ctx_t *ctx, const uint8_t *body, siz
     default:
         return pb_protocol_error(ctx, seq, PB_ERR_UNKNOWN_TYPE, type, "unknown message type");
     }
+}
+
+size_t pb_protocol_answer(const pb_protocol_ctx_t *ctx, pb_frame_rx_t *rx, pb_frame_event_t event)
+{
+    size_t reply_len;
+    size_t body_len = 0;
+
+    if (event == PB_FRAME_NONE) {
+        return 0u;
+    }
+    if (event == PB_FRAME_TOO_LONG) {
+        reply_len = pb_protocol_error(ctx, PB_SEQ_UNKNOWN, PB_ERR_FRAME_TOO_LONG, (int32_t)rx->cap,
+                                      "frame too long, dropped");
+    } else if (pb_cobs_decode(rx->buf, rx->len, rx->buf, rx->cap, &body_len) != PB_COBS_OK) {
+        /* Decoding in place is safe: COBS output never outruns its input. */
+        reply_len = pb_protocol_error(ctx, PB_SEQ_UNKNOWN, PB_ERR_BAD_COBS, 0, "bad COBS encoding");
+    } else {
+        reply_len = pb_protocol_handle(ctx, rx->buf, body_len);
+    }
+    pb_frame_rx_reset(rx);
+    return reply_len;
 }

@@ -410,76 +410,76 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="pbkit",
-        description="PopBin binary neural networks: train on CIFAR-10, export to C, run on Cortex-M.",
-        epilog="Exit codes: 0 ok, 1 error (message on stderr), 2 usage, 3 board/model mismatch, "
-               "130 training stopped by a signal (state saved; continue with --resume).",
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a PopBin model (quantization-aware) on CIFAR-10",
                        description="Train a PopBin ReActNet-18 with straight-through quantizers. Writes "
-                       "RUN_DIR/checkpoint.safetensors every epoch (atomically), metrics.csv, curves.png.")
-    p.add_argument("--model", default="reactnet18", help="reactnet18 (learnable RSign thresholds, default) or "
-                   "birealnet18 (sign at 0)")
-    p.add_argument("--width", type=float, default=0.25, help="width multiplier: C0 = 64 x W (default 0.25)")
-    p.add_argument("--mode", default="popbin", choices=["popbin", "baseline", "ptq-popcount",
-                                                         "simple-qat-popcount", "real"],
-                   help="popbin (default): +-N/division_num, trained; baseline: BN + requantization (multiply + "
-                   "shift on the device); ptq-popcount: converts the baseline given with --from, no training; "
-                   "simple-qat-popcount: +-alpha (mean |W|), trained; real: a float network, only as a "
-                   "--teacher (docs/modes.md)")
-    p.add_argument("--division", default="c_times_a", help="PopBin delta = N / division_num: c_plus_a, n_plus_a, "
-                   "c_times_a (default), n_times_a or minmax (docs/integer-contract.md)")
-    p.add_argument("--branch-ste", choices=["clipped", "identity", "approx"], default="clipped",
-                   help="pseudo-gradient of the branch sign sign(BN(p)): clipped where |BN(p)| > 1 (default), "
-                   "identity, or approx (Bi-Real's 2 - 2|x|); training only, the exported model is the same")
-    p.add_argument("--branch-levels", type=int, choices=[2, 3], default=2,
-                   help="values the popbin branch adds: 2 = +-delta (one compare per output, default), 3 = "
-                   "-delta/0/+delta (two compares; eval and the integer reference run it, the C kernels not yet)")
-    p.add_argument("--epochs", type=int, default=30, help="epochs in the run (default 30)")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate of the one-cycle schedule")
-    p.add_argument("--schedule", choices=["onecycle", "cosine", "linear"], default="onecycle",
-                   help="learning-rate schedule: one-cycle (default), or 1-epoch warm-up then cosine or linear "
-                   "decay to 0; --resume --epochs stretches what is left of it (trainer/schedule.py)")
-    p.add_argument("--label-smoothing", type=float, default=0.0, help="label smoothing of the cross-entropy "
-                   "(default 0)")
-    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: cuda when available)")
-    p.add_argument("--weight-decay", type=float, default=0.0, help="on real-valued parameters only")
-    p.add_argument("--two-step", action="store_true", help="two-step training: the first half of the epochs "
-                   "with real weights and binary activations, the second half fully binary")
-    p.add_argument("--teacher", default=None, metavar="CKPT", help="distil from this checkpoint (any pbkit "
-                   "model; train one with --mode real)")
-    p.add_argument("--kd-weight", type=float, default=1.0, help="share of the distillation loss (default 1.0, "
-                   "the rest is cross-entropy)")
-    p.add_argument("--kd-temperature", type=float, default=1.0)
-    p.add_argument("--from", dest="init_from", default=None, metavar="CKPT", help="start from this checkpoint's "
-                   "weights (same model and width; e.g. a --mode real or baseline run)")
-    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
-                   help="autocast for training steps; evaluation is always exact")
-    p.add_argument("--no-channels-last", action="store_true",
-                   help="keep activations NCHW (default NHWC: about 1.5x faster on CPU; same maths, float "
-                   "sums in another order)")
-    p.add_argument("--compile", action="store_true",
-                   help="torch.compile the training step (minutes of compiling; measured slower than the NHWC "
-                   "default on a 2-core AVX-512 CPU, bench/train_speed.py)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("--limit-train", type=int, default=None, help="use only the first N training images")
-    p.add_argument("--data", required=True, help="cifar-10-batches-py folder")
-    p.add_argument("--download", action="store_true",
-                   help="fetch the official CIFAR-10 archive (MD5-checked) when --data has no batches")
-    p.add_argument("--out", required=True, help="run folder")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped (mid-epoch "
-                   "after SIGINT/SIGTERM, bit-identical to an uninterrupted run); --epochs may be raised to "
-                   "extend it; other options that change the result must match the run's")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--json", action="store_true", help="print the final metrics as JSON")
+                       "OUT/checkpoint.safetensors and OUT/train_state.pt (weights, optimizer, schedule, RNG) "
+                       "every epoch, atomically, with metrics.csv and curves.png. SIGINT/SIGTERM saves the "
+                       "state mid-epoch and exits 130; the same command with --resume continues bit for bit.")
+    model = p.add_argument_group("model", "what is trained (recorded in the checkpoint)")
+    model.add_argument("--model", default="reactnet18", help="reactnet18 (learnable RSign thresholds, default) or "
+                       "birealnet18 (sign at 0)")
+    model.add_argument("--width", type=float, default=0.25, help="width multiplier: C0 = 64 x W (default 0.25)")
+    model.add_argument("--mode", default="popbin", choices=["popbin", "baseline", "ptq-popcount",
+                                                             "simple-qat-popcount", "real"],
+                       help="popbin (default): +-N/division_num, trained; baseline: BN + requantization (multiply + "
+                       "shift on the device); ptq-popcount: converts the baseline given with --from, no training; "
+                       "simple-qat-popcount: +-alpha (mean |W|), trained; real: a float network, only as a "
+                       "--teacher (docs/modes.md)")
+    model.add_argument("--division", default="c_times_a", help="PopBin delta = N / division_num: c_plus_a, n_plus_a, "
+                       "c_times_a (default), n_times_a or minmax (docs/integer-contract.md)")
+    model.add_argument("--branch-ste", choices=["clipped", "identity", "approx"], default="clipped",
+                       help="pseudo-gradient of the branch sign sign(BN(p)): clipped where |BN(p)| > 1 (default), "
+                       "identity, or approx (Bi-Real's 2 - 2|x|); training only, the exported model is the same")
+    model.add_argument("--branch-levels", type=int, choices=[2, 3], default=2,
+                       help="values the popbin branch adds: 2 = +-delta (one compare per output, default), 3 = "
+                       "-delta/0/+delta (two compares; eval and the integer reference run it, the C kernels not yet)")
+    recipe = p.add_argument_group("recipe", "how it is trained; --resume refuses a change to these")
+    recipe.add_argument("--epochs", type=int, default=30, help="epochs in the run (default 30)")
+    recipe.add_argument("--batch-size", type=int, default=128)
+    recipe.add_argument("--lr", type=float, default=2e-3, help="peak learning rate of the one-cycle schedule")
+    recipe.add_argument("--schedule", choices=["onecycle", "cosine", "linear"], default="onecycle",
+                        help="learning-rate schedule: one-cycle (default), or 1-epoch warm-up then cosine or linear "
+                        "decay to 0; --resume --epochs stretches what is left of it (trainer/schedule.py)")
+    recipe.add_argument("--label-smoothing", type=float, default=0.0, help="label smoothing of the cross-entropy "
+                        "(default 0)")
+    recipe.add_argument("--weight-decay", type=float, default=0.0, help="on real-valued parameters only")
+    recipe.add_argument("--two-step", action="store_true", help="two-step training: the first half of the epochs "
+                        "with real weights and binary activations, the second half fully binary")
+    recipe.add_argument("--teacher", default=None, metavar="CKPT", help="distil from this checkpoint (any pbkit "
+                        "model; train one with --mode real)")
+    recipe.add_argument("--kd-weight", type=float, default=1.0, help="share of the distillation loss (default 1.0, "
+                        "the rest is cross-entropy)")
+    recipe.add_argument("--kd-temperature", type=float, default=1.0)
+    recipe.add_argument("--from", dest="init_from", default=None, metavar="CKPT", help="start from this checkpoint's "
+                        "weights (same model and width; e.g. a --mode real or baseline run)")
+    recipe.add_argument("--seed", type=int, default=0)
+    speed = p.add_argument_group("speed", "where and how fast; the same maths")
+    speed.add_argument("--device", default="auto", help="cpu, cuda or auto (default: cuda when available)")
+    speed.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                       help="autocast for training steps; evaluation is always exact")
+    speed.add_argument("--no-channels-last", action="store_true",
+                       help="keep activations NCHW (default NHWC: about 1.5x faster on CPU; same maths, float "
+                       "sums in another order)")
+    speed.add_argument("--compile", action="store_true",
+                       help="torch.compile the training step (minutes of compiling; measured slower than the NHWC "
+                       "default on a 2-core AVX-512 CPU, bench/train_speed.py)")
+    speed.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    run = p.add_argument_group("data and run folder")
+    run.add_argument("--data", required=True, help="cifar-10-batches-py folder")
+    run.add_argument("--download", action="store_true",
+                     help="fetch the official CIFAR-10 archive (MD5-checked) when --data has no batches")
+    run.add_argument("--limit-train", type=int, default=None, help="use only the first N training images")
+    run.add_argument("--out", required=True, help="run folder")
+    run.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped (mid-epoch "
+                     "after SIGINT/SIGTERM, bit-identical to an uninterrupted run); --epochs may be raised to "
+                     "extend it; other options that change the result must match the run's")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--json", action="store_true", help="print the final metrics as JSON")
     p.set_defaults(func=_cmd_train)
 
+
+def _add_eval_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="top-1/top-5 of a checkpoint on the CIFAR-10 test set",
                        description="Evaluate with the exact integer graph (what the board computes).")
     p.add_argument("checkpoint", help="a .safetensors checkpoint from pbkit train")
@@ -492,6 +492,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable result")
     p.set_defaults(func=_cmd_eval)
 
+
+def _add_export_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="C sources for a board + memory report",
                        description="Fold the checkpoint into integers and render C: packed weights, integer "
                        "thresholds and the network table. Refuses a model that does not fit the board.")
@@ -505,6 +507,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the memory report as JSON")
     p.set_defaults(func=_cmd_export)
 
+
+def _add_build_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("build", help="firmware ELF for a board with the Debian arm-none-eabi toolchain",
                        description="Compile firmware/ with an exported model folder. Fails, with the "
                        "numbers, when the image does not fit the board.")
@@ -518,6 +522,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_build)
 
+
+def _add_emulate_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("emulate", help="run a firmware ELF in QEMU; prints its socket:// serial URL",
                        description="Start qemu-system-arm with -icount (exact instruction counts) and the "
                        "board's UART on a local TCP port. Runs until Ctrl-C.")
@@ -528,6 +534,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "'pty: /dev/pts/N' (for serial clients that need a device, such as the MLPerf Tiny runner)")
     p.set_defaults(func=_cmd_emulate)
 
+
+def _add_bench_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="stream test images to boards over serial; accuracy, agreement, cost",
                        description="Send CIFAR-10 test images to one or more boards (--port may repeat: "
                        "images are shared), compare each answer with PyTorch eval of CHECKPOINT, and "
@@ -547,6 +555,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_bench)
 
+
+def _add_profile_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("profile", help="instructions (QEMU) or cycles (hardware) per layer of one image",
                        description="Export the checkpoint, build the firmware, start QEMU (or use the board at "
                        "--port) and let the firmware time every layer with its counter: prints per layer its "
@@ -567,6 +577,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable result")
     p.set_defaults(func=_cmd_profile)
 
+
+def _add_ops_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ops", help="per-layer operation counts (XNOR words, popcounts, multiplies...)",
                        description="Count, per layer and in total, the operations of one image on the device: "
                        "XNOR words, popcounts, adds, compares, requantization multiplies and shifts, and the stem's "
@@ -577,6 +589,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_ops)
 
+
+def _add_demo_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="the shipped model end to end on the emulated STM32F405",
                        description="Export the shipped pretrained model, build the firmware, start QEMU "
                        "netduinoplus2 and stream the shipped CIFAR-10 test sample over serial.")
@@ -590,6 +604,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=60.0)
     p.set_defaults(func=_cmd_demo)
 
+
+def _add_experiment_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("experiment", help="reproducible experiments: deck-tables",
                        description="deck-tables trains and evaluates every row of the deck's three tables "
                        "(PTQ, Simple QAT, QAT with the five division rules) for ReActNet-18 and Bi-RealNet-18, "
@@ -612,6 +628,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.set_defaults(func=_cmd_experiment)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The pbkit command line: one subcommand per job, each added by its own _add_*_parser."""
+    parser = argparse.ArgumentParser(
+        prog="pbkit",
+        description="PopBin binary neural networks: train on CIFAR-10, export to C, run on Cortex-M.",
+        epilog="Exit codes: 0 ok, 1 error (message on stderr), 2 usage, 3 board/model mismatch, "
+               "130 training stopped by a signal (state saved; continue with --resume).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_train_parser, _add_eval_parser, _add_export_parser, _add_build_parser, _add_emulate_parser,
+                _add_bench_parser, _add_profile_parser, _add_ops_parser, _add_demo_parser, _add_experiment_parser):
+        add(sub)
     return parser
 
 

@@ -182,8 +182,8 @@ def ratios(rows: list[dict]) -> str:
 
 
 def main() -> int:
-    from pbkit.paths import DEFAULT_CHECKPOINT
     from pbkit.trainer.data import load_split
+    from pbkit.zoo import default_model
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -204,7 +204,7 @@ def main() -> int:
     parser.add_argument("--workdir", default="build/int8-yardstick")
     parser.add_argument("--json", default=None, help="write the rows and facts to this JSON file")
     args = parser.parse_args()
-    args.checkpoint = args.checkpoint or [str(DEFAULT_CHECKPOINT)]
+    args.checkpoint = args.checkpoint or [str(default_model().checkpoint)]
     from pbkit.host.int8 import Int8SetupError
     from pbkit.host.int8 import tflite_path as find_tflite
 

@@ -29,15 +29,16 @@ from pbkit.host.bench import expected_from_checkpoint
 from pbkit.host.build import build_firmware
 from pbkit.host.emulator import Emulator
 from pbkit.host.link import BoardLink
-from pbkit.paths import DEFAULT_CHECKPOINT
 from pbkit.trainer import data as cifar
 from pbkit.trainer.checkpoint import load_checkpoint
 from pbkit.trainer.fold import fold_model
+from pbkit.zoo import default_model
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="a checkpoint file (default: the demo's model, pbkit models)")
     parser.add_argument("--data", default=str(Path("..") / "shared" / "cifar10" / "cifar-10-batches-py"),
                         help="cifar-10-batches-py folder (the ic01 images are test images)")
     parser.add_argument("--mlperf-tiny", default=None, help=f"MLPerf Tiny checkout (default ${mlperf.ENV_VAR} "
@@ -46,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=Path("build") / "mlperf")
     parser.add_argument("--json", type=Path, default=None, help="write the summary here")
     args = parser.parse_args(argv)
+    args.checkpoint = args.checkpoint or default_model().checkpoint
 
     root = mlperf.mlperf_tiny_dir(args.mlperf_tiny)
     idx = mlperf.perf_sample_indices(root)

@@ -267,12 +267,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from pbkit.host.bench import move_aside
     from pbkit.host.build import build_firmware
     from pbkit.host.emulator import Emulator
-    from pbkit.paths import DEFAULT_CHECKPOINT
     from pbkit.trainer import data as cifar
     from pbkit.trainer.fold import fold_model
 
     board = get_board(args.board)
-    checkpoint = Path(args.checkpoint) if args.checkpoint else DEFAULT_CHECKPOINT
+    checkpoint = Path(args.checkpoint)
     work = Path(args.workdir)
     model, _ = _load(checkpoint)
     split = _first_images(cifar.load_sample(), args.limit, "sample")
@@ -310,12 +309,11 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     from pbkit.host.bench import ModelMismatchError
     from pbkit.host.link import BoardContractError
     from pbkit.host.profile import format_profile, profile_board
-    from pbkit.paths import DEFAULT_CHECKPOINT
     from pbkit.trainer import data as cifar
 
     if args.images < 1:
         raise CliError("--images must be at least 1", EXIT_USAGE)
-    checkpoint = Path(args.checkpoint) if args.checkpoint else DEFAULT_CHECKPOINT
+    checkpoint = Path(args.checkpoint)
     images = cifar.load_sample().head(args.images).images
     try:
         if args.port:
@@ -373,6 +371,27 @@ def _profile_emulated(board: Board, checkpoint: Path, args: argparse.Namespace, 
     except CyclesUnavailableError as exc:
         print(f"pbkit profile: no estimated cycles: {exc}", file=sys.stderr)
         return result
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from pbkit.zoo import CARD_BOARD, DEMO_BUDGET_INSTRUCTIONS, default_model, shipped_models
+
+    models, default = shipped_models(), default_model().name
+    rows = [{"name": m.name, "default": m.name == default, "test_top1": m.top1, "test_top5": m.card.get("test_top5"),
+             "epochs": m.card.get("epochs"), "checkpoint": str(m.checkpoint),
+             **m.card.get("boards", {}).get(CARD_BOARD, {})} for m in models]
+    if args.json:
+        print(json.dumps({"board": CARD_BOARD, "demo_budget_instructions": DEMO_BUDGET_INSTRUCTIONS, "models": rows}))
+        return EXIT_OK
+    print(f"shipped models (integer model, 10,000 CIFAR-10 test images; cost on {CARD_BOARD}, fast kernel, "
+          "QEMU instructions):")
+    for r in rows:
+        cost = (f"{r['instructions_per_image']:>12,} instr/image  flash {r['firmware_flash_bytes']:,} B  "
+                f"RAM {r['firmware_ram_bytes']:,} B" if "instructions_per_image" in r else "cost not measured")
+        print(f"  {'*' if r['default'] else ' '} {r['name']:<32} top-1 {100 * r['test_top1']:.2f} %  {cost}")
+    print(f"* the default (demo, profile): the most accurate within {DEMO_BUDGET_INSTRUCTIONS:,} instructions per "
+          "image; any other: --checkpoint NAME")
+    return EXIT_OK
 
 
 def _cmd_ops(args: argparse.Namespace) -> int:
@@ -482,7 +501,8 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
 def _add_eval_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="top-1/top-5 of a checkpoint on the CIFAR-10 test set",
                        description="Evaluate with the exact integer graph (what the board computes).")
-    p.add_argument("checkpoint", help="a .safetensors checkpoint from pbkit train")
+    p.add_argument("checkpoint", help="a .safetensors checkpoint from pbkit train, or a shipped model's name "
+                   "(`pbkit models`)")
     p.add_argument("--data", default="sample", help="cifar-10-batches-py folder, or 'sample' (the shipped "
                    "first 1,000 test images; default)")
     p.add_argument("--download", action="store_true",
@@ -497,7 +517,7 @@ def _add_export_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="C sources for a board + memory report",
                        description="Fold the checkpoint into integers and render C: packed weights, integer "
                        "thresholds and the network table. Refuses a model that does not fit the board.")
-    p.add_argument("checkpoint")
+    p.add_argument("checkpoint", help="a .safetensors checkpoint, or a shipped model's name (`pbkit models`)")
     p.add_argument("--target", choices=["stm32"], default="stm32", help="code generator (default stm32)")
     p.add_argument("--board", default=DEFAULT_BOARD, help=f"one of {', '.join(BOARDS)} (default {DEFAULT_BOARD})")
     p.add_argument("--kernel", choices=["reference", "fast"], default="fast",
@@ -543,7 +563,8 @@ def _add_bench_parser(sub: argparse._SubParsersAction) -> None:
                        "Exit code 3 when the board runs another model or disagrees with PyTorch.")
     p.add_argument("--port", action="append", required=True,
                    help="serial port or URL (/dev/ttyACM0, socket://127.0.0.1:PORT); repeatable")
-    p.add_argument("--checkpoint", required=True, help="the checkpoint the board was exported from")
+    p.add_argument("--checkpoint", required=True, help="the checkpoint the board was exported from (a file or a "
+                   "shipped model's name)")
     p.add_argument("--data", default="sample", help="cifar-10-batches-py folder or 'sample' (default)")
     p.add_argument("--limit", type=positive_int, default=None, help="first N test images only")
     p.add_argument("--report", default=None, help="summary JSON (per-image results go to REPORT.images.jsonl); "
@@ -565,7 +586,8 @@ def _add_profile_parser(sub: argparse._SubParsersAction) -> None:
                        "Exit code 3 when the board runs another model or its logits differ from PyTorch eval.")
     p.add_argument("--board", default=DEFAULT_BOARD, help=f"board to build for and emulate, one of {', '.join(BOARDS)} "
                    f"(default {DEFAULT_BOARD}); with --port, the board reports itself")
-    p.add_argument("--checkpoint", default=None, help="default: the shipped pretrained model")
+    p.add_argument("--checkpoint", default=None, help="a checkpoint file or a shipped model's name "
+                   "(`pbkit models`; default: the demo's model)")
     p.add_argument("--kernel", choices=["reference", "fast"], default="fast",
                    help="popcount kernel to export with (default fast; ignored with --port)")
     p.add_argument("--images", type=int, default=1, help="shipped sample images to run; medians per layer (default 1)")
@@ -590,11 +612,21 @@ def _add_ops_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_ops)
 
 
+def _add_models_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("models", help="the shipped models: accuracy and cost on the board, the default marked",
+                       description="List the shipped pretrained models (pbkit/pretrained/*.json cards): top-1 of "
+                       "the integer model on the 10,000 test images and, on netduinoplus2 with the fast kernel, "
+                       "instructions per image, firmware flash and RAM. Any command's --checkpoint takes a name.")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_models)
+
+
 def _add_demo_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="the shipped model end to end on the emulated STM32F405",
                        description="Export the shipped pretrained model, build the firmware, start QEMU "
                        "netduinoplus2 and stream the shipped CIFAR-10 test sample over serial.")
-    p.add_argument("--checkpoint", default=None, help="default: the shipped pretrained model")
+    p.add_argument("--checkpoint", default=None, help="a checkpoint file or a shipped model's name "
+                   "(`pbkit models`; default: the demo's model)")
     p.add_argument("--board", default=DEFAULT_BOARD, help="an emulated board")
     p.add_argument("--limit", type=positive_int, default=None, help="first N sample images (default all 1,000)")
     p.add_argument("--instances", type=int, default=2, help="QEMU instances sharing the images (default 2)")
@@ -640,7 +672,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_add_train_parser, _add_eval_parser, _add_export_parser, _add_build_parser, _add_emulate_parser,
-                _add_bench_parser, _add_profile_parser, _add_ops_parser, _add_demo_parser, _add_experiment_parser):
+                _add_bench_parser, _add_profile_parser, _add_ops_parser, _add_models_parser,
+                _add_demo_parser, _add_experiment_parser):
         add(sub)
     return parser
 
@@ -670,6 +703,14 @@ def _terminate_like_ctrl_c():
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if "checkpoint" in vars(args):  # a file, a shipped model's name, or none (the default model)
+        from pbkit.zoo import UnknownModelError, resolve_checkpoint
+
+        try:
+            args.checkpoint = str(resolve_checkpoint(args.checkpoint))
+        except UnknownModelError as exc:
+            print(f"pbkit {args.command}: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     try:
         with _terminate_like_ctrl_c():
             return args.func(args)

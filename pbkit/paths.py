@@ -10,4 +10,3 @@ FIRMWARE_DIR = ROOT / "firmware"
 
 
 PRETRAINED = Path(__file__).resolve().parent / "pretrained"
-DEFAULT_CHECKPOINT = PRETRAINED / "reactnet18-w0.25-popbin.safetensors"

@@ -12,7 +12,7 @@ from tests.support import random_model
 def test_every_command_has_help():
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices  # noqa: SLF001 - argparse has no public accessor
-    assert set(commands) == {"train", "eval", "export", "build", "emulate", "bench", "profile", "ops", "demo",
+    assert set(commands) == {"train", "eval", "export", "build", "emulate", "bench", "profile", "ops", "models", "demo",
                              "experiment"}
     for sub in commands.values():
         assert sub.description or sub.format_help()

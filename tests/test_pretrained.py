@@ -1,5 +1,5 @@
-"""The shipped pretrained model: loads without code execution, fits and links on every board, and its
-recorded accuracy on the shipped sample is what eval measures now."""
+"""The shipped pretrained models: each loads without code execution, matches its card, fits and links on
+every board, and its recorded accuracy on the shipped sample is what eval measures now."""
 
 import json
 
@@ -9,20 +9,20 @@ from pbkit.boards import BOARDS, get_board
 from pbkit.codegen.export import export_files, write_files
 from pbkit.codegen.plan import ModelTooLargeError
 from pbkit.host.build import build_firmware
-from pbkit.paths import DEFAULT_CHECKPOINT
 from pbkit.trainer.checkpoint import load_checkpoint
 from pbkit.trainer.data import load_sample
 from pbkit.trainer.evaluate import evaluate
 from pbkit.trainer.fold import fold_model
 from pbkit.trainer.model import ModelConfig
+from pbkit.zoo import CARD_BOARD, shipped_models
 
-CARD = DEFAULT_CHECKPOINT.with_suffix(".json")
+MODELS = shipped_models()
 
 
-@pytest.fixture(scope="module")
-def shipped():
-    model, _ = load_checkpoint(DEFAULT_CHECKPOINT)
-    return model, json.loads(CARD.read_text())
+@pytest.fixture(scope="module", params=MODELS, ids=[m.name for m in MODELS])
+def shipped(request):
+    model, _ = load_checkpoint(request.param.checkpoint)
+    return model, json.loads(request.param.checkpoint.with_suffix(".json").read_text())
 
 
 def test_model_card_matches_the_checkpoint(shipped):
@@ -36,6 +36,13 @@ def test_recorded_sample_accuracy_is_reproduced(shipped):
     model, card = shipped
     result = evaluate(model, load_sample().head(200))
     assert result["top1"] == card["sample_first200_top1"]
+
+
+def test_every_card_records_its_cost_on_the_board(shipped):
+    _, card = shipped
+    board = card["boards"][CARD_BOARD]
+    assert board["kernel"] == "fast" and board["instructions_per_image"] > 0
+    assert board["firmware_flash_bytes"] > 0 and board["firmware_ram_bytes"] > 0
 
 
 @pytest.mark.parametrize("board", sorted(BOARDS))

@@ -53,7 +53,8 @@ def cortex_m_rows(workdir: Path) -> list[dict]:
                 flash, ram = _sizes(elf)
                 muls = count_multiplies(elf, binary_layer_functions(kinds))
                 rows.append({"model": mode, "core": core, "board": board, "kernel": kernel,
-                             "per_image": result["whole_image"], "per_word": result["binary_per_word"],
+                             "per_image": result["whole_image"], "per_32_bits": result["binary_per_32_bits"],
+                             "worst": result["worst_binary_layer"],
                              "binary_muls": sum(muls.values()), "flash": flash, "ram": ram,
                              "model_flash": report.get("flash_bytes_model"), "model_ram": report.get("ram_bytes_model"),
                              "identical": result["logits_identical"]})
@@ -100,13 +101,15 @@ def main() -> int:
     args = parser.parse_args()
     workdir = Path(args.workdir)
     rows = cortex_m_rows(workdir)
-    print("| model | core (board) | kernel | instructions / image | instructions / binary word | multiplies in "
+    print("| model | core (board) | kernel | instructions / image | binary layers, instructions / 32 useful bits "
+          "| worst binary layer | multiplies in "
           "binary-layer code | firmware flash | firmware RAM (data + bss) | model data flash | model RAM "
           "| logits identical |")
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(f"| {r['model']} | {r['core']} ({r['board']}) | {r['kernel']} | {r['per_image']:,.0f} | "
-              f"{r['per_word']:.2f} | {r['binary_muls']} | {r['flash']:,} B | {r['ram']:,} B | "
+              f"{r['per_32_bits']:.2f} | {r['worst']['name']} {r['worst']['per_32_bits']:.2f} | "
+              f"{r['binary_muls']} | {r['flash']:,} B | {r['ram']:,} B | "
               f"{r['model_flash']:,} B | {r['model_ram']:,} B | {r['identical']:.2f} |")
     print()
     print("| model | test images | host C (-O2 -mpopcnt) images/s | PyTorch eval images/s | logits identical | top-1 |")

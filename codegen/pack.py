@@ -104,3 +104,72 @@ def fast_rsign_thresholds(threshold: np.ndarray, bound: int, residual_bits: int)
         t = np.append(t, 32767)
     lo, hi = t[0::2] & 0xFFFF, t[1::2] & 0xFFFF
     return ((hi << 16) | lo).astype(np.uint32).view(np.int32).astype(np.int64)
+
+
+#: The fast stem (firmware/kernels/pb_stem_conv_thermometer.c): the 27 taps of one output channel as
+#: 14 int16 pairs, for 14 dual 16-bit MACs (SMLAD) over the raw pixels.
+STEM_FAST_PAIRS = 14
+#: |s| of the centred stem conv never exceeds 27 taps x 128 x 128 (pixel - 128 in -128..127, int8 weights).
+STEM_SUM_BOUND = 27 * 128 * 128
+
+
+def stem_fast_words(weight: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """int8 weights [Cout, 3, 3, 3] (OIHW) and int32 thresholds [Cout, levels] -> uint32 [Cout, 14 + levels].
+
+    The kernel reads the 3 pixels of row r = 3 * c + ky (input channel c, kernel row ky) with one word load
+    and splits its bytes into (left, right) and the centre. So word r < 9 holds (w[c, ky, 0], w[c, ky, 2]) as
+    int16 (low, high), word 9 + j holds the centres (w[2j], w[2j + 1]) of rows 2j and 2j + 1, and the high
+    half of word 13, which faces a pixel outside the window, is 0.
+
+    The kernel multiplies the raw pixels p, not p - 128: sum(p * w) = s + 128 * sum(w), with the padding read
+    as 128, so every threshold moves by 128 * sum(w). Thresholds are clamped to [-B, B + 1] first
+    (B = STEM_SUM_BOUND, past which s never goes), so that s_raw - T fits int32 and its sign is (s < T).
+    """
+    w = np.asarray(weight, dtype=np.int64)
+    cout, cin, kh, kw = w.shape
+    if (cin, kh, kw) != (3, 3, 3):
+        raise ValueError(f"stem weights {w.shape}: the fast stem takes 3 input channels and 3x3 kernels")
+    rows = w.reshape(cout, 9, 3)  # row r = 3 * c + ky, then kx
+    centres = np.concatenate([rows[:, :, 1], np.zeros((cout, 1), dtype=np.int64)], axis=1)  # 10: pad row 9
+    lo = np.concatenate([rows[:, :, 0], centres[:, 0::2]], axis=1)  # 9 + 5 words
+    hi = np.concatenate([rows[:, :, 2], centres[:, 1::2]], axis=1)
+    pairs = (lo & 0xFFFF) | ((hi & 0xFFFF) << 16)
+    t = np.clip(np.asarray(thresholds, dtype=np.int64), -STEM_SUM_BOUND, STEM_SUM_BOUND + 1)
+    t = t + 128 * w.reshape(cout, -1).sum(axis=1, keepdims=True)
+    return np.concatenate([pairs, t & 0xFFFFFFFF], axis=1).astype(np.uint32)
+
+
+def lane_pair_activation(h: np.ndarray) -> np.ndarray:
+    """The word the lane-pair kernel makes of a pixel's fast-packed word of at most 16 channels (bits 0-7:
+    channels 0, 2, .., 14; bits 16-23: channels 1, 3, .., 15): h | ror(h, 8), which holds every channel once
+    in lanes 0-15 (bits 0-7, 8-15 = even, odd channels) and once in lanes 16-31 (odd, even)."""
+    h = np.asarray(h, dtype=np.uint32)
+    return h | (h >> np.uint32(8)) | (h << np.uint32(24))
+
+
+def fast_lane_pair_words(weight_bits: np.ndarray, threshold: np.ndarray) -> np.ndarray:
+    """PopBin, at most 16 input channels: {0,1} weights [Cout, 3, 3, Cin] and popcount thresholds [Cout] ->
+    uint32 [ceil(Cout / 2), 13], the stream of pb_binconv3x3_popbin.c's lane-pair path.
+
+    Output channels go in pairs, the even one in lanes 0-15 of every word and the odd one in lanes 16-31,
+    against the activation words lane_pair_activation(h) of the nine window pixels, so that one carry-save
+    count (pb_count9_bytes) gives both channels' popcounts as the two 16-bit halves of its byte sums. Per
+    pair: the weight side of the three groups (one window row each: w0, w0^w1, w0^w2, w0^w1^w2), then both
+    thresholds as int16 (the even channel's low). An odd last channel pairs with zero weights, whose half
+    the kernel ignores.
+    """
+    cout, _, _, cin = weight_bits.shape
+    if cin > HALVES_MAX_CHANNELS:
+        raise ValueError(f"{cin} input channels: the lane-pair layout takes at most {HALVES_MAX_CHANNELS}")
+    taps = lane_pair_activation(pack_channels_fast(weight_bits).reshape(cout, 9))
+    t = np.asarray(threshold, dtype=np.int64)
+    if t.min() < -(2**15) or t.max() >= 2**15:
+        raise ValueError("popcount thresholds outside int16")
+    if cout % 2:
+        taps = np.concatenate([taps, np.zeros((1, 9), dtype=np.uint32)])
+        t = np.append(t, 0)
+    lanes = (taps[0::2] & np.uint32(0xFFFF)) | (taps[1::2] & np.uint32(0xFFFF0000))  # [pairs, 9]
+    rows = lanes.reshape(len(lanes), 3, 3)
+    derived = np.stack(_derive3(rows[..., 0], rows[..., 1], rows[..., 2]), axis=-1).reshape(len(lanes), 12)
+    tail = (t[0::2] & 0xFFFF) | (t[1::2] & 0xFFFF) << 16
+    return np.concatenate([derived, tail[:, None].astype(np.uint32)], axis=1).astype(np.uint32)

@@ -14,7 +14,16 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 import pbkit
 from pbkit.ir import BlockIR, IntegerModel
 
-from .pack import fast_interleave_thresholds, fast_rsign_thresholds, fast_weight_words, pack_channels, words_for
+from .pack import (
+    HALVES_MAX_CHANNELS,
+    fast_interleave_thresholds,
+    fast_lane_pair_words,
+    fast_rsign_thresholds,
+    fast_weight_words,
+    pack_channels,
+    stem_fast_words,
+    words_for,
+)
 from .plan import MemoryPlan, plan_memory
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -93,6 +102,8 @@ def _weight_words(blk: BlockIR, kernel: str) -> np.ndarray:
     each pair of popbin channels with their popcount thresholds (firmware/kernels/pb_binconv_walk.h)."""
     if kernel != "fast":
         return pack_channels(blk.weight_bits)
+    if blk.kind == "popbin" and blk.in_channels <= HALVES_MAX_CHANNELS:
+        return fast_lane_pair_words(blk.weight_bits, blk.popcount_threshold)
     words = fast_weight_words(blk.weight_bits)
     if blk.kind != "popbin":
         return words
@@ -104,6 +115,15 @@ def _rsign_thresholds(blk: BlockIR, kernel: str, bound: int, residual_bits: int)
     if kernel == "fast":
         return fast_rsign_thresholds(blk.rsign_threshold, bound, residual_bits)
     return blk.rsign_threshold.astype(np.int64)
+
+
+def _stem(ir: IntegerModel, kernel: str) -> dict:
+    """The stem's tables: int8 weights and thresholds (reference), or the fast kernel's packed pairs."""
+    stem = {"channels": ir.stem.weight.shape[0], "levels": ir.stem.levels}
+    if kernel == "fast":
+        return {**stem, "packed": stem_fast_words(ir.stem.weight, ir.stem.thresholds).ravel().tolist()}
+    return {**stem, "packed": [], "weight": ir.stem.weight.ravel().tolist(),
+            "thresholds": ir.stem.thresholds.ravel().tolist()}
 
 
 def build_context(ir: IntegerModel, kernel: str = "fast", source: str = "a pbkit checkpoint") -> dict:
@@ -138,8 +158,7 @@ def build_context(ir: IntegerModel, kernel: str = "fast", source: str = "a pbkit
         "meta_line": f"{meta.get('model', '?')} width {meta.get('width', '?')} mode {meta.get('mode', '?')}",
         "kernel_fast": 1 if kernel == "fast" else 0, "plan": plan.to_dict(),
         "input_shape": list(ir.input_shape), "num_classes": ir.num_classes,
-        "stem": {"weight": ir.stem.weight.ravel().tolist(), "thresholds": ir.stem.thresholds.ravel().tolist(),
-                 "channels": ir.stem.weight.shape[0], "levels": ir.stem.levels},
+        "stem": _stem(ir, kernel),
         "blocks": blocks,
         "head": {"weight": ir.head.weight.ravel().tolist(), "bias": ir.head.bias.ravel().tolist(),
                  "positions": h * w, "channels": ir.head.weight.shape[1], "fields": _head_fields(ir)},

@@ -446,7 +446,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Export the checkpoint, build the firmware, start QEMU (or use the board at "
                        "--port) and let the firmware time every layer with its counter: prints per layer its "
                        "instructions or cycles, its share of the image and, for binary layers, the count per "
-                       "32-bit binary word (out_h x out_w x out_channels x 9 x ceil(Cin/32) words). "
+                       "32 useful XNOR bits (out_h x out_w x out_channels x 9 x Cin / 32 words: a 16-channel "
+                       "word counts as half). "
                        "Exit code 3 when the board runs another model or its logits differ from PyTorch eval.")
     p.add_argument("--board", default=DEFAULT_BOARD, help=f"board to build for and emulate, one of {', '.join(BOARDS)} "
                    f"(default {DEFAULT_BOARD}); with --port, the board reports itself")

@@ -45,7 +45,13 @@ typedef struct {
     uint16_t levels;                      /* thresholds per channel; level = -levels/2 + count */
     const int8_t *weight;                 /* [Cout][3][3][3], OIHW, applied to pixel - 128 */
     const int32_t *thresholds;            /* [Cout][levels], ascending */
+    /* The fast kernel's table instead of the two above (NULL in the reference export):
+     * [Cout][PB_STEM_PAIRS int16 weight pairs, then levels int32 thresholds on the raw-pixel sum],
+     * written by codegen/pack.py stem_fast_words; pb_stem_conv_thermometer.c reads it. */
+    const uint32_t *packed;
 } pb_stem_params_t;
+
+#define PB_STEM_PAIRS 14 /* 27 taps in int16 pairs: codegen/pack.py STEM_FAST_PAIRS */
 
 typedef struct {
     uint16_t height, width, channels, words; /* input residual size; words = ceil(channels/32) */

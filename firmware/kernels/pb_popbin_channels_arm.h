@@ -98,67 +98,6 @@
     "cmp %[x], r1\n\t"                                                                             \
     "bne 1b\n\t"
 
-/* At most 16 input channels, two pixels per word (pb_count_halves_bytes): 6 weight words; the
- * count goes to `dst`. */
-#define PB_ASM_HALVES(dst)                                                                         \
-    "ldmia %[w]!, {r0-r3}\n\t"                                                                     \
-    "ldmia %[d], {r4, r5, r6, r12}\n\t"                                                            \
-    "eor r0, r0, r4\n\t"                                                                           \
-    "eor r1, r1, r5\n\t"                                                                           \
-    "eor r2, r2, r6\n\t"                                                                           \
-    "and r1, r1, r2\n\t"                                                                           \
-    "eor r0, r0, r1\n\t"          /* carry c */                                                    \
-    "eor r3, r3, r12\n\t"         /* sum s */                                                      \
-    "ldrd r1, r2, [%[w]], #8\n\t"                                                                  \
-    "ldrd r4, r5, [%[d], #16]\n\t"                                                                 \
-    "eor r1, r1, r4\n\t"          /* x3 */                                                         \
-    "eor r2, r2, r5\n\t"          /* sum s2 = x3 ^ x4 */                                           \
-    "bic r1, r1, r2\n\t"          /* carry c2 = x3 & x4 */                                         \
-    /* ones: pairs(s) + even bits of s2 (r3), odd bits of s2 + c2's in place (r5); twos (r0) */ \
-    "and r4, r3, #0xAAAAAAAA\n\t"                                                                  \
-    "sub r3, r3, r4, lsr #1\n\t"                                                                   \
-    "and r5, r1, #0xAAAAAAAA\n\t"                                                                  \
-    "and r4, r0, #0xAAAAAAAA\n\t"                                                                  \
-    "sub r0, r0, r4, lsr #1\n\t"                                                                   \
-    "and r4, r2, #0x55555555\n\t"                                                                  \
-    "add r3, r3, r4\n\t"                                                                           \
-    "and r4, r2, #0xAAAAAAAA\n\t"                                                                  \
-    "add r5, r5, r4, lsr #1\n\t"                                                                   \
-    "and r4, r1, #0x55555555\n\t"                                                                  \
-    "add r0, r0, r4\n\t"                                                                           \
-    PB_ASM_NIBBLES2("r3", "r5")                                                                   \
-    "and r4, r0, #0xCCCCCCCC\n\t"                                                                  \
-    "and r0, r0, #0x33333333\n\t"                                                                  \
-    "add r0, r0, r4, lsr #2\n\t"                                                                   \
-    PB_ASM_BYTES("r3")                                                                            \
-    /* twos: at most 6 a nibble, so one add and a mask make the bytes */                         \
-    "add r0, r0, r0, lsr #4\n\t"                                                                   \
-    "and r0, r0, #0x0F0F0F0F\n\t"                                                                  \
-    "add r3, r3, r0, lsl #1\n\t"                                                                   \
-    "usad8 " dst ", r3, %[zero]\n\t"
-
-/* The halves' pair, and two pairs a turn where the count of pairs is even: one end test less. */
-#define PB_ASM_HALVES_PAIR PB_ASM_HALVES("r8") PB_ASM_HALVES("r3") PB_ASM_BRANCH_PAIR("r8", "r3", "%[delta2]")
-
-static inline __attribute__((always_inline)) void pb_popbin_pairs_halves(const uint32_t *d, const uint32_t **wt,
-                                                                         pb_residual_t **xp, pb_residual_t *x_end,
-                                                                         uint32_t delta2, int two_a_turn) {
-    const uint32_t *w = *wt, zero = 0;
-    pb_residual_t *x = *xp;
-    if (two_a_turn)
-        __asm__ volatile("1:\n\t" PB_ASM_HALVES_PAIR PB_ASM_HALVES_PAIR PB_ASM_NEXT
-                         : [w] "+r"(w), [x] "+r"(x)
-                         : [d] "r"(d), [x_end] "m"(x_end), [delta2] "r"(delta2), [zero] "r"(zero)
-                         : "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r8", "r12", "cc", "memory");
-    else
-        __asm__ volatile("1:\n\t" PB_ASM_HALVES_PAIR PB_ASM_NEXT
-                         : [w] "+r"(w), [x] "+r"(x)
-                         : [d] "r"(d), [x_end] "m"(x_end), [delta2] "r"(delta2), [zero] "r"(zero)
-                         : "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r8", "r12", "cc", "memory");
-    *wt = w;
-    *xp = x;
-}
-
 #define PB_ASM_CLOBBERS_UNIT "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r8", "r9", "r10", "r12", "cc", "memory"
 
 /* One input word (nine window words): one unit per channel, counts in r12 and r6; two pairs a
@@ -184,6 +123,97 @@ static inline __attribute__((always_inline)) void pb_popbin_pairs_w1(const uint3
                          : PB_ASM_CLOBBERS_UNIT);
     *wt = w;
     *xp = x;
+}
+
+/* At most 16 input channels, lane pairs (pb_binconv3x3_popbin.c): one unit counts both channels of a
+ * pair, the even one in lanes 0-15 and the odd one in lanes 16-31; the halves of its byte sums are
+ * the two counts (UXTB16 + UXTAB16), already the pair the branch compares. delta2 waits in r12. */
+#define PB_ASM_LANE_PAIR                                                                           \
+    PB_ASM_UNIT("0")                                                                              \
+    "add r6, r6, r9, lsl #1\n\t"  /* byte sums: ones + 2 twos */                                   \
+    "uxtb16 r3, r6, ror #8\n\t"                                                                    \
+    "uxtab16 r3, r3, r6\n\t"      /* (bytes 0 + 1, bytes 2 + 3) = (even count, odd count) */       \
+    "ldr r1, [%[w]], #4\n\t"                                                                       \
+    "ldr r2, [%[x]]\n\t"                                                                           \
+    "sadd16 r4, r2, r12\n\t"                                                                       \
+    "ssub16 r5, r2, r12\n\t"                                                                       \
+    "ssub16 r1, r1, r3\n\t"                                                                        \
+    "sel r2, r4, r5\n\t"                                                                           \
+    "str r2, [%[x]], #4\n\t"
+
+static inline __attribute__((always_inline)) void pb_popbin_lane_pairs(const uint32_t *d, const uint32_t **wt,
+                                                                       pb_residual_t **xp, pb_residual_t *x_end,
+                                                                       uint32_t delta2, int two_a_turn) {
+    const uint32_t *w = *wt;
+    pb_residual_t *x = *xp;
+    if (two_a_turn)
+        __asm__ volatile("ldr r12, %[delta2]\n\t"
+                         "1:\n\t" PB_ASM_LANE_PAIR PB_ASM_LANE_PAIR PB_ASM_NEXT
+                         : [w] "+r"(w), [x] "+r"(x)
+                         : [d] "r"(d), [x_end] "m"(x_end), [delta2] "m"(delta2)
+                         : PB_ASM_CLOBBERS_UNIT);
+    else
+        __asm__ volatile("ldr r12, %[delta2]\n\t"
+                         "1:\n\t" PB_ASM_LANE_PAIR PB_ASM_NEXT
+                         : [w] "+r"(w), [x] "+r"(x)
+                         : [d] "r"(d), [x_end] "m"(x_end), [delta2] "m"(delta2)
+                         : PB_ASM_CLOBBERS_UNIT);
+    *wt = w;
+    *xp = x;
+}
+
+/* One window row of a lane-pair pixel: its three words h (at byte offset `off` of r0's row) become
+ * h | ror(h, 8) and their derived group a0, a0^a1, a0^a2, a0^a1^a2 goes to d + 16 ky. */
+#define PB_ASM_LANE_DERIVE_ROW(base, ky)                                                           \
+    "ldrd r2, r3, [" base "]\n\t"                                                                  \
+    "ldr r4, [" base ", #8]\n\t"                                                                   \
+    "orr r2, r2, r2, ror #8\n\t"                                                                   \
+    "orr r3, r3, r3, ror #8\n\t"                                                                   \
+    "orr r4, r4, r4, ror #8\n\t"                                                                   \
+    "eor r3, r2, r3\n\t"                                                                           \
+    "eor r5, r3, r4\n\t"                                                                           \
+    "eor r4, r2, r4\n\t"                                                                           \
+    "stmia r6, {r2-r5}\n\t"
+
+/* One output row of lane pairs, the count of pairs even (two a turn): per pixel the derived words
+ * into d, then the pairs. The pixel loop is here too, its state in memory, for the reason
+ * pb_popbin_row_halves had: around a per-pixel call gcc spills and reloads its loop state. */
+static inline __attribute__((always_inline)) void pb_popbin_lane_row(uint32_t *d, const uint32_t *win,
+                                                                     uint32_t row_bytes, uint32_t step_bytes,
+                                                                     const uint32_t *weights, pb_residual_t *x,
+                                                                     pb_residual_t *x_row_end, uint32_t chan_bytes,
+                                                                     uint32_t delta2) {
+    const uint32_t *w;
+    pb_residual_t *x_end;
+    __asm__ volatile(
+        "ldr r12, %[delta2]\n\t"
+        "2:\n\t"
+        "ldr r0, %[win]\n\t"
+        "ldr r1, %[row_bytes]\n\t"
+        "mov r6, %[d]\n\t"
+        PB_ASM_LANE_DERIVE_ROW("r0", "0")
+        "add r0, r0, r1\n\t"
+        "add r6, r6, #16\n\t"
+        PB_ASM_LANE_DERIVE_ROW("r0", "1")
+        "add r0, r0, r1\n\t"
+        "add r6, r6, #16\n\t"
+        PB_ASM_LANE_DERIVE_ROW("r0", "2")
+        "ldr r0, %[win]\n\t"
+        "ldr r1, %[step_bytes]\n\t"
+        "add r0, r0, r1\n\t"
+        "str r0, %[win]\n\t"
+        "ldr %[w], %[weights]\n\t"
+        "ldr r1, %[chan_bytes]\n\t"
+        "add r1, %[x], r1\n\t"
+        "str r1, %[x_end]\n\t"
+        "1:\n\t" PB_ASM_LANE_PAIR PB_ASM_LANE_PAIR PB_ASM_NEXT
+        "ldr r1, %[x_row_end]\n\t"
+        "cmp %[x], r1\n\t"
+        "bne 2b\n\t"
+        : [w] "=&r"(w), [x] "+r"(x), [win] "+m"(win), [x_end] "=m"(x_end)
+        : [d] "r"(d), [row_bytes] "m"(row_bytes), [step_bytes] "m"(step_bytes), [weights] "m"(weights),
+          [chan_bytes] "m"(chan_bytes), [x_row_end] "m"(x_row_end), [delta2] "m"(delta2)
+        : PB_ASM_CLOBBERS_UNIT);
 }
 
 /* 2 or 4 input words: the units of a channel add up in r12; the even channel's count waits in
@@ -214,57 +244,6 @@ static inline __attribute__((always_inline)) void pb_popbin_pairs_w4(const uint3
                                                                      uint32_t delta2) {
     PB_ASM_PAIRS_UNITS(PB_ASM_UNIT("0") PB_ASM_UNIT_COUNT_FIRST("r12") PB_ASM_UNIT("48") PB_ASM_UNIT_COUNT_NEXT
                        PB_ASM_UNIT("96") PB_ASM_UNIT_COUNT_NEXT PB_ASM_UNIT("144") PB_ASM_UNIT_COUNT_NEXT);
-}
-
-/* One output row at most 16 input channels, the output channels a multiple of 4: per pixel the
- * derived words (pb_derive_halves) into d, then the channel pairs two a turn. The pixel loop is
- * here too, its state in memory, because around a per-pixel call gcc would spill and reload its
- * loop state (about twice the instructions of the derivation itself). */
-static inline __attribute__((always_inline)) void pb_popbin_row_halves(uint32_t *d, const uint32_t *win,
-                                                                       uint32_t row_bytes, uint32_t step_bytes,
-                                                                       const uint32_t *weights, pb_residual_t *x,
-                                                                       pb_residual_t *x_row_end, uint32_t chan_bytes,
-                                                                       uint32_t delta2) {
-    const uint32_t zero = 0;
-    const uint32_t *w;
-    pb_residual_t *x_end;
-    __asm__ volatile(
-        "2:\n\t"
-        "ldr r0, %[win]\n\t"
-        "ldr r1, %[row_bytes]\n\t"
-        "ldrd r2, r3, [r0]\n\t"          /* h0, h1 */
-        "ldr r4, [r0, #8]\n\t"           /* h2 */
-        "add r6, r0, r1\n\t"
-        "ldrd r5, r12, [r6]\n\t"         /* h3, h4 */
-        "orr r2, r2, r3, lsl #8\n\t"     /* A0 */
-        "orr r4, r4, r5, lsl #8\n\t"     /* A1 */
-        "ldr r5, [r6, #8]\n\t"           /* h5 */
-        "orr r12, r12, r5, lsl #8\n\t"   /* A2 */
-        "eor r3, r2, r4\n\t"
-        "eor r5, r2, r12\n\t"
-        "eor r12, r3, r12\n\t"
-        "stmia %[d], {r2, r3, r5, r12}\n\t" /* A0, A0^A1, A0^A2, A0^A1^A2 */
-        "add r6, r6, r1\n\t"
-        "ldrd r2, r3, [r6]\n\t"          /* h6, h7 */
-        "ldr r4, [r6, #8]\n\t"           /* h8 */
-        "orr r2, r2, r3, lsl #8\n\t"     /* A3 */
-        "eor r3, r2, r4\n\t"
-        "strd r2, r3, [%[d], #16]\n\t"   /* A3, A3^A4 */
-        "ldr r1, %[step_bytes]\n\t"
-        "add r0, r0, r1\n\t"
-        "str r0, %[win]\n\t"
-        "ldr %[w], %[weights]\n\t"
-        "ldr r1, %[chan_bytes]\n\t"
-        "add r1, %[x], r1\n\t"
-        "str r1, %[x_end]\n\t"
-        "1:\n\t" PB_ASM_HALVES_PAIR PB_ASM_HALVES_PAIR PB_ASM_NEXT
-        "ldr r1, %[x_row_end]\n\t"
-        "cmp %[x], r1\n\t"
-        "bne 2b\n\t"
-        : [w] "=&r"(w), [x] "+r"(x), [win] "+m"(win), [x_end] "=m"(x_end)
-        : [d] "r"(d), [row_bytes] "m"(row_bytes), [step_bytes] "m"(step_bytes), [weights] "m"(weights),
-          [chan_bytes] "m"(chan_bytes), [x_row_end] "m"(x_row_end), [delta2] "r"(delta2), [zero] "r"(zero)
-        : "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r8", "r12", "cc", "memory");
 }
 
 #endif

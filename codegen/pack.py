@@ -147,29 +147,49 @@ def lane_pair_activation(h: np.ndarray) -> np.ndarray:
     return h | (h >> np.uint32(8)) | (h << np.uint32(24))
 
 
-def fast_lane_pair_words(weight_bits: np.ndarray, threshold: np.ndarray) -> np.ndarray:
-    """PopBin, at most 16 input channels: {0,1} weights [Cout, 3, 3, Cin] and popcount thresholds [Cout] ->
-    uint32 [ceil(Cout / 2), 13], the stream of pb_binconv3x3_popbin.c's lane-pair path.
+def _ror16(words: np.ndarray) -> np.ndarray:
+    words = np.asarray(words, dtype=np.uint32)
+    return (words >> np.uint32(16)) | (words << np.uint32(16))
 
-    Output channels go in pairs, the even one in lanes 0-15 of every word and the odd one in lanes 16-31,
-    against the activation words lane_pair_activation(h) of the nine window pixels, so that one carry-save
-    count (pb_count9_bytes) gives both channels' popcounts as the two 16-bit halves of its byte sums. Per
-    pair: the weight side of the three groups (one window row each: w0, w0^w1, w0^w2, w0^w1^w2), then both
-    thresholds as int16 (the even channel's low). An odd last channel pairs with zero weights, whose half
-    the kernel ignores.
+
+#: Input channels up to which a lane pair's window is one word per pixel (two streams for more than 16).
+LANE_PAIR_MAX_CHANNELS = 32
+
+
+def lane_pair_words_per_pair(in_channels: int) -> int:
+    """Stream words per pair of output channels in the lane-pair layout: 12 per stream, then the thresholds."""
+    return (12 if in_channels <= HALVES_MAX_CHANNELS else 24) + 1
+
+
+def fast_lane_pair_words(weight_bits: np.ndarray, threshold: np.ndarray) -> np.ndarray:
+    """PopBin, at most 32 input channels: {0,1} weights [Cout, 3, 3, Cin] and popcount thresholds [Cout] ->
+    uint32 [ceil(Cout / 2), lane_pair_words_per_pair(Cin)], the stream of pb_binconv3x3_popbin.c's lane pairs.
+
+    Output channels go in pairs, the even one in lanes 0-15 of every word and the odd one in lanes 16-31, so
+    that one carry-save count (pb_count9_bytes) gives both channels' popcounts as the two 16-bit halves of its
+    byte sums. The activation words of the nine window pixels hold each input channel once per half:
+      at most 16 channels: one stream, lane_pair_activation(h) (h: the fast-packed word, bits 0-7 and 16-23);
+      17 to 32 channels: two streams, a and ror(a, 16): the first gives the even channel its input channels
+        of bits 0-15 and the odd one those of bits 16-31, the second the other halves.
+    Per pair and stream: the weight side of its three groups (one window row each: w0, w0^w1, w0^w2,
+    w0^w1^w2); then both thresholds as int16 (the even channel's low). An odd last channel pairs with zero
+    weights, whose half the kernel ignores.
     """
     cout, _, _, cin = weight_bits.shape
-    if cin > HALVES_MAX_CHANNELS:
-        raise ValueError(f"{cin} input channels: the lane-pair layout takes at most {HALVES_MAX_CHANNELS}")
-    taps = lane_pair_activation(pack_channels_fast(weight_bits).reshape(cout, 9))
+    if cin > LANE_PAIR_MAX_CHANNELS:
+        raise ValueError(f"{cin} input channels: the lane-pair layout takes at most {LANE_PAIR_MAX_CHANNELS}")
+    taps = pack_channels_fast(weight_bits).reshape(cout, 9)
     t = np.asarray(threshold, dtype=np.int64)
     if t.min() < -(2**15) or t.max() >= 2**15:
         raise ValueError("popcount thresholds outside int16")
     if cout % 2:
         taps = np.concatenate([taps, np.zeros((1, 9), dtype=np.uint32)])
         t = np.append(t, 0)
-    lanes = (taps[0::2] & np.uint32(0xFFFF)) | (taps[1::2] & np.uint32(0xFFFF0000))  # [pairs, 9]
-    rows = lanes.reshape(len(lanes), 3, 3)
-    derived = np.stack(_derive3(rows[..., 0], rows[..., 1], rows[..., 2]), axis=-1).reshape(len(lanes), 12)
+    streams = [lane_pair_activation(taps)] if cin <= HALVES_MAX_CHANNELS else [taps, _ror16(taps)]
+    parts = []
+    for words in streams:
+        lanes = (words[0::2] & np.uint32(0xFFFF)) | (words[1::2] & np.uint32(0xFFFF0000))  # [pairs, 9]
+        rows = lanes.reshape(len(lanes), 3, 3)
+        parts.append(np.stack(_derive3(rows[..., 0], rows[..., 1], rows[..., 2]), axis=-1).reshape(len(lanes), 12))
     tail = (t[0::2] & 0xFFFF) | (t[1::2] & 0xFFFF) << 16
-    return np.concatenate([derived, tail[:, None].astype(np.uint32)], axis=1).astype(np.uint32)
+    return np.concatenate([*parts, tail[:, None].astype(np.uint32)], axis=1).astype(np.uint32)

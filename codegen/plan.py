@@ -11,7 +11,13 @@ from dataclasses import asdict, dataclass
 from pbkit.boards import Board
 from pbkit.ir import IntegerModel
 
-from .pack import HALVES_MAX_CHANNELS, STEM_FAST_PAIRS, fast_words_per_channel, words_for
+from .pack import (
+    LANE_PAIR_MAX_CHANNELS,
+    STEM_FAST_PAIRS,
+    fast_words_per_channel,
+    lane_pair_words_per_pair,
+    words_for,
+)
 
 # Firmware outside the model (startup, UART, protocol, frame buffers, stack); measured builds
 # of the stub firmware stay below these, and `pbkit build` reports the real figures.
@@ -67,8 +73,8 @@ def plan_memory(ir: IntegerModel, kernel: str = "reference") -> MemoryPlan:
         if blk.stride == 2:
             h, w = h // 2, w // 2
         residual = max(residual, h * w * blk.out_channels)
-        if fast and blk.kind == "popbin" and blk.in_channels <= HALVES_MAX_CHANNELS:  # lane pairs: 12 words a pair
-            weight_bytes += 4 * 12 * ((blk.out_channels + 1) // 2)
+        if fast and blk.kind == "popbin" and blk.in_channels <= LANE_PAIR_MAX_CHANNELS:  # lane pairs
+            weight_bytes += 4 * (lane_pair_words_per_pair(blk.in_channels) - 1) * ((blk.out_channels + 1) // 2)
         else:
             weight_bytes += 4 * blk.out_channels * (fast_words_per_channel(blk.in_channels) if fast
                                                     else 9 * words_for(blk.in_channels))

@@ -12,10 +12,10 @@ import numpy as np
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 import pbkit
-from pbkit.ir import BlockIR, IntegerModel
+from pbkit.ir import BlockIR, IntegerModel, StemIR
 
 from .pack import (
-    HALVES_MAX_CHANNELS,
+    LANE_PAIR_MAX_CHANNELS,
     fast_interleave_thresholds,
     fast_lane_pair_words,
     fast_rsign_thresholds,
@@ -102,7 +102,7 @@ def _weight_words(blk: BlockIR, kernel: str) -> np.ndarray:
     each pair of popbin channels with their popcount thresholds (firmware/kernels/pb_binconv_walk.h)."""
     if kernel != "fast":
         return pack_channels(blk.weight_bits)
-    if blk.kind == "popbin" and blk.in_channels <= HALVES_MAX_CHANNELS:
+    if blk.kind == "popbin" and blk.in_channels <= LANE_PAIR_MAX_CHANNELS:
         return fast_lane_pair_words(blk.weight_bits, blk.popcount_threshold)
     words = fast_weight_words(blk.weight_bits)
     if blk.kind != "popbin":
@@ -117,13 +117,34 @@ def _rsign_thresholds(blk: BlockIR, kernel: str, bound: int, residual_bits: int)
     return blk.rsign_threshold.astype(np.int64)
 
 
-def _stem(ir: IntegerModel, kernel: str) -> dict:
+def stem_tables(stem: StemIR, kernel: str) -> dict:
     """The stem's tables: int8 weights and thresholds (reference), or the fast kernel's packed pairs."""
-    stem = {"channels": ir.stem.weight.shape[0], "levels": ir.stem.levels}
+    tables = {"channels": stem.weight.shape[0], "levels": stem.levels}
     if kernel == "fast":
-        return {**stem, "packed": stem_fast_words(ir.stem.weight, ir.stem.thresholds).ravel().tolist()}
-    return {**stem, "packed": [], "weight": ir.stem.weight.ravel().tolist(),
-            "thresholds": ir.stem.thresholds.ravel().tolist()}
+        return {**tables, "packed": stem_fast_words(stem.weight, stem.thresholds).ravel().tolist()}
+    return {**tables, "packed": [], "weight": stem.weight.ravel().tolist(),
+            "thresholds": stem.thresholds.ravel().tolist()}
+
+
+def block_tables(blk: BlockIR, index: int, height: int, width: int, kernel: str, bound: int,
+                 residual_bits: int) -> dict:
+    """One binary block on an input of height x width, in the chosen kernel's layout: the fields of its
+    RSign, pooling and conv parameters and its tables (the RSign thresholds clamped to `bound`, the
+    residual's static bound entering the block)."""
+    in_words = words_for(blk.in_channels)
+    padded_row_words = (width + 2) * in_words
+    return {
+        "in_channels": blk.in_channels, "out_channels": blk.out_channels, "stride": blk.stride,
+        "delta": blk.delta, "in_height": height, "in_width": width,
+        "out_height": height // blk.stride, "out_width": width // blk.stride,
+        "in_words": in_words, "padded_row_words": padded_row_words, "window_words": 3 * in_words,
+        "step_words": blk.stride * in_words, "row_step_words": blk.stride * padded_row_words,
+        "row_elements": width * blk.in_channels,
+        "pool_ref": f"&pool_{index}" if blk.stride == 2 else "0",
+        "rsign_threshold": _rsign_thresholds(blk, kernel, bound, residual_bits).tolist(),
+        "weights": _weight_words(blk, kernel).ravel().tolist(),
+        **_branch(blk, index, kernel),
+    }
 
 
 def build_context(ir: IntegerModel, kernel: str = "fast", source: str = "a pbkit checkpoint") -> dict:
@@ -135,21 +156,8 @@ def build_context(ir: IntegerModel, kernel: str = "fast", source: str = "a pbkit
     bounds = ir.residual_bound()  # bounds[i]: |x| entering block i
     blocks = []
     for blk in ir.blocks:
-        in_words = words_for(blk.in_channels)
-        padded_row_words = (w + 2) * in_words
-        out_h, out_w = h // blk.stride, w // blk.stride
-        blocks.append({
-            "in_channels": blk.in_channels, "out_channels": blk.out_channels, "stride": blk.stride,
-            "delta": blk.delta, "in_height": h, "in_width": w, "out_height": out_h, "out_width": out_w,
-            "in_words": in_words, "padded_row_words": padded_row_words, "window_words": 3 * in_words,
-            "step_words": blk.stride * in_words, "row_step_words": blk.stride * padded_row_words,
-            "row_elements": w * blk.in_channels,
-            "pool_ref": f"&pool_{len(blocks)}" if blk.stride == 2 else "0",
-            "rsign_threshold": _rsign_thresholds(blk, kernel, bounds[len(blocks)], plan.residual_bits).tolist(),
-            "weights": _weight_words(blk, kernel).ravel().tolist(),
-            **_branch(blk, len(blocks), kernel),
-        })
-        h, w = out_h, out_w
+        blocks.append(block_tables(blk, len(blocks), h, w, kernel, bounds[len(blocks)], plan.residual_bits))
+        h, w = h // blk.stride, w // blk.stride
     sha = ir.sha256()
     meta = ir.meta
     return {
@@ -158,7 +166,7 @@ def build_context(ir: IntegerModel, kernel: str = "fast", source: str = "a pbkit
         "meta_line": f"{meta.get('model', '?')} width {meta.get('width', '?')} mode {meta.get('mode', '?')}",
         "kernel_fast": 1 if kernel == "fast" else 0, "plan": plan.to_dict(),
         "input_shape": list(ir.input_shape), "num_classes": ir.num_classes,
-        "stem": _stem(ir, kernel),
+        "stem": stem_tables(ir.stem, kernel),
         "blocks": blocks,
         "head": {"weight": ir.head.weight.ravel().tolist(), "bias": ir.head.bias.ravel().tolist(),
                  "positions": h * w, "channels": ir.head.weight.shape[1], "fields": _head_fields(ir)},

@@ -111,3 +111,17 @@ def test_fast_rsign_thresholds_keep_x_ge_t(residual_bits):
         t_prime = table
     x = np.arange(-bound, bound + 1)[:, None]
     assert np.array_equal(x > t_prime[None, :], x >= t[None, :])
+
+
+def test_layout_constants_are_the_kernels():
+    """The constants both sides of the layout use are defined in C and in Python: they must agree."""
+    import re
+
+    from pbkit.codegen import pack
+    from pbkit.paths import FIRMWARE_DIR
+
+    header = (FIRMWARE_DIR / "kernels" / "pb_kernels.h").read_text()
+    c = {name: int(value) for name, value in re.findall(r"#define (PB_\w+) (\d+)u?\b", header)}
+    assert c["PB_STEM_PAIRS"] == pack.STEM_FAST_PAIRS
+    assert c["PB_FAST_MAX_IN_WORDS"] == pack.FAST_MAX_IN_WORDS
+    assert c["PB_HALVES_MAX_CHANNELS"] == pack.HALVES_MAX_CHANNELS

@@ -8,6 +8,44 @@
 #define PB_POPBIN_ASM 0
 #endif
 
+/* The path of a shape (pb_kernels.h's table): the dispatch below follows it. Lane-pair paths come in
+ * the order row4, row2, pixel2, pixel1, c for one stream and again for two. */
+_Static_assert(PB_PATH_LANE1_C == PB_PATH_LANE1_ROW4_ASM + 4 && PB_PATH_LANE2_ROW4_ASM == PB_PATH_LANE1_C + 1 &&
+                   PB_PATH_LANE2_C == PB_PATH_LANE2_ROW4_ASM + 4,
+               "lane-pair paths out of order");
+#define PB_LANE_ROW4 0
+#define PB_LANE_ROW2 1
+#define PB_LANE_PIXEL2 2
+#define PB_LANE_PIXEL1 3
+#define PB_LANE_C 4
+
+static inline __attribute__((always_inline)) int popbin_path(const pb_binconv_params_t *p) {
+#if !PB_KERNEL_FAST
+    (void)p;
+    return PB_PATH_REFERENCE;
+#else
+    if (p->in_words == 1) { /* lane pairs: one stream up to 16 channels, two up to 32 */
+        const int base = p->in_channels > PB_HALVES_MAX_CHANNELS ? PB_PATH_LANE2_ROW4_ASM : PB_PATH_LANE1_ROW4_ASM;
+#if PB_POPBIN_ASM
+        const int out_c = p->out_channels, pairs = out_c >> 1;
+        if (pairs && !(out_c & 3) && p->out_width) return base + ((out_c & 7) ? PB_LANE_ROW2 : PB_LANE_ROW4);
+        if (pairs) return base + ((pairs & 1) ? PB_LANE_PIXEL1 : PB_LANE_PIXEL2);
+#endif
+        return base + PB_LANE_C;
+    }
+    if (p->in_words > PB_FAST_MAX_IN_WORDS) return PB_PATH_REFUSED;
+#if PB_POPBIN_ASM
+    if (p->out_channels >= 2 && p->in_words == 2) return PB_PATH_WALK_W2_ASM;
+    if (p->out_channels >= 2 && p->in_words == 4) return PB_PATH_WALK_W4_ASM;
+#endif
+    return PB_PATH_WALK_C;
+#endif
+}
+
+int pb_binconv3x3_popbin_path(const pb_binconv_params_t *p) {
+    return p ? popbin_path(p) : PB_PATH_REFUSED;
+}
+
 /* PopBin: the popcount itself is binarized; the branch adds +-delta, no scaling. The fast
  * layout keeps the thresholds of two channels, as int16, after their weights (one word of tail). */
 static inline __attribute__((always_inline)) int32_t popbin_branch(const pb_binconv_params_t *p, int o,
@@ -17,15 +55,15 @@ static inline __attribute__((always_inline)) int32_t popbin_branch(const pb_binc
 }
 
 #if PB_POPBIN_ASM
-/* The channel pairs of one pixel in assembly where the window shape has a loop; else the C loop.
- * `delta2` holds delta in both halves. */
+/* The walk's channel pairs of one pixel in assembly for two and four input words (one word takes the
+ * lane pairs); else the C loop. `delta2` holds delta in both halves. */
 static inline __attribute__((always_inline)) int popbin_channels(const uint32_t *d, const uint32_t **wt,
                                                                  pb_residual_t **x, pb_residual_t *x_pairs_end,
                                                                  int even_pairs, uint32_t delta2, uint32_t in_words,
                                                                  int halves) {
+    (void)even_pairs;
     if (halves) return 0; /* not reached: popbin windows of at most 16 channels take the lane pairs */
-    if (in_words == 1) pb_popbin_pairs_w1(d, wt, x, x_pairs_end, delta2, even_pairs);
-    else if (in_words == 2) pb_popbin_pairs_w2(d, wt, x, x_pairs_end, delta2);
+    if (in_words == 2) pb_popbin_pairs_w2(d, wt, x, x_pairs_end, delta2);
     else if (in_words == 4) pb_popbin_pairs_w4(d, wt, x, x_pairs_end, delta2);
     else return 0;
     return 1;
@@ -33,22 +71,34 @@ static inline __attribute__((always_inline)) int popbin_channels(const uint32_t 
 #endif
 
 #if PB_KERNEL_FAST
-/* At most 16 input channels: lane pairs. Each output pixel's nine window words h (pb_rsign_pack's
- * order: even channels in bits 0-7, odd ones in bits 16-23) become h | ror(h, 8), every channel once
- * in each 16-bit half, and are derived for the carry-save groups as the full-word path does. The
- * exporter (codegen/pack.py fast_lane_pair_words) puts the even channel of each output pair in lanes
- * 0-15 of the weight words and the odd one in lanes 16-31: one count (pb_count9_bytes) then serves two
- * channels, whose popcounts are the sums of bytes 0-1 and 2-3. Per pair the stream holds 12 words
- * and both thresholds (int16, the even one low). */
-#define PB_LANE_PAIR_WORDS 13
-
+/* At most 32 input channels (one word a pixel): lane pairs. The exporter (codegen/pack.py
+ * fast_lane_pair_words) puts the even channel of each output pair in lanes 0-15 of the weight words
+ * and the odd one in lanes 16-31, and the walk makes the window's activation words hold every input
+ * channel once in each half:
+ *   at most 16 channels: one stream, h | ror(h, 8) of each window word h (pb_rsign_pack's order puts
+ *     the even channels in bits 0-7 and the odd ones in bits 16-23);
+ *   17 to 32: two streams, a and ror(a, 16).
+ * Each stream's nine words are derived for the carry-save groups as the full-word path derives them,
+ * and one count (pb_count9_bytes per stream) then serves two channels: their popcounts are the sums of
+ * bytes 0-1 and of bytes 2-3. Per pair the stream holds 12 words per stream and both thresholds
+ * (int16, the even one low). */
 PB_INLINE uint32_t pb_lane_dup(uint32_t h) {
     return h | (h >> 8) | (h << 24);
 }
 
-PB_INLINE void pb_derive_lane_pairs(uint32_t *d, const uint32_t *win, uint32_t row) {
-    for (int ky = 0; ky < 3; ky++, win += row, d += 4)
-        pb_derive3(d, pb_lane_dup(win[0]), pb_lane_dup(win[1]), pb_lane_dup(win[2]));
+PB_INLINE uint32_t pb_ror16(uint32_t a) {
+    return a >> 16 | a << 16;
+}
+
+PB_INLINE void pb_derive_lane_pairs(uint32_t *d, const uint32_t *win, uint32_t row, int two_streams) {
+    for (int ky = 0; ky < 3; ky++, win += row, d += 4) {
+        if (two_streams) {
+            pb_derive3(d, win[0], win[1], win[2]);
+            pb_derive3(d + 12, pb_ror16(win[0]), pb_ror16(win[1]), pb_ror16(win[2]));
+        } else {
+            pb_derive3(d, pb_lane_dup(win[0]), pb_lane_dup(win[1]), pb_lane_dup(win[2]));
+        }
+    }
 }
 
 /* x[0] (and x[1] unless `last`) +-delta from the byte sums v of a pair and its threshold word. */
@@ -60,8 +110,21 @@ PB_INLINE void pb_lane_pair_branch(uint32_t v, uint32_t t, int32_t delta, pb_res
     x[1] = (pb_residual_t)(x[1] + (odd <= (int16_t)(t >> 16) ? delta : -delta));
 }
 
-static void popbin_lane_pairs(const pb_binconv_params_t *p, const uint32_t *bits, pb_residual_t *x) {
-    uint32_t d[12];
+/* The byte sums of a pair: per stream at most 72 a byte, so two streams still fit. */
+PB_INLINE uint32_t pb_lane_pair_count(const uint32_t *d, const uint32_t *wt, int two_streams) {
+    const uint32_t v = pb_count9_bytes(d, wt);
+    return two_streams ? v + pb_count9_bytes(d + 12, wt + 12) : v;
+}
+
+/* One call site only: inlined twice, for one and for two streams, the row assembly would leave gcc no
+ * register for its operands. `path` is popbin_path's. */
+PB_INLINE void popbin_lane_pairs(const pb_binconv_params_t *p, const uint32_t *bits, pb_residual_t *x,
+                                 const int path) {
+    const int two_streams = path >= PB_PATH_LANE2_ROW4_ASM;
+    const int loop = path - (two_streams ? PB_PATH_LANE2_ROW4_ASM : PB_PATH_LANE1_ROW4_ASM);
+    (void)loop; /* the C build has one loop */
+    uint32_t d[24];
+    const int stream_words = two_streams ? 25 : 13, tail = stream_words - 1;
     const uint32_t row = p->padded_row_words, step = p->step_words, row_step = p->row_step_words;
     const int out_c = p->out_channels, pairs = out_c >> 1;
     const int32_t delta = p->delta;
@@ -70,7 +133,7 @@ static void popbin_lane_pairs(const pb_binconv_params_t *p, const uint32_t *bits
 #endif
     const uint32_t *out_row = bits;
 #if PB_POPBIN_ASM
-    if (pairs && !(out_c & 3) && p->out_width) { /* whole rows in assembly */
+    if (loop == PB_LANE_ROW4 || loop == PB_LANE_ROW2) { /* whole rows in assembly */
         int row_outputs = 0; /* out_width * out_channels, added up; opaque, or gcc makes it a multiply */
         for (int ox = 0; ox < p->out_width; ox++) {
             row_outputs += out_c;
@@ -78,23 +141,26 @@ static void popbin_lane_pairs(const pb_binconv_params_t *p, const uint32_t *bits
         }
         for (int oy = 0; oy < p->out_height; oy++, out_row += row_step, x += row_outputs)
             pb_popbin_lane_row(d, out_row, row << 2, step << 2, p->weights, x, x + row_outputs,
-                               (uint32_t)out_c << 1, delta2);
+                               (uint32_t)out_c << 1, delta2, two_streams, loop == PB_LANE_ROW4);
         return;
     }
 #endif
     for (int oy = 0; oy < p->out_height; oy++, out_row += row_step) {
         const uint32_t *win = out_row;
         for (int ox = 0; ox < p->out_width; ox++, win += step) {
-            pb_derive_lane_pairs(d, win, row);
+            pb_derive_lane_pairs(d, win, row, two_streams);
             const uint32_t *wt = p->weights;
             pb_residual_t *const pairs_end = x + (pairs << 1);
 #if PB_POPBIN_ASM
-            if (pairs) pb_popbin_lane_pairs(d, &wt, &x, pairs_end, delta2, !(pairs & 1));
+            if (loop != PB_LANE_C) pb_popbin_lane_pairs(d, &wt, &x, pairs_end, delta2, loop == PB_LANE_PIXEL2, two_streams);
 #endif
-            for (; x != pairs_end; x += 2, wt += PB_LANE_PAIR_WORDS)
-                pb_lane_pair_branch(pb_count9_bytes(d, wt), wt[12], delta, x, 0);
+            for (; x != pairs_end; x += 2) {
+                pb_lane_pair_branch(pb_lane_pair_count(d, wt, two_streams), wt[tail], delta, x, 0);
+                wt += stream_words;
+                PB_OPAQUE(wt); /* else gcc multiplies out where the loop leaves wt */
+            }
             if (out_c & 1) { /* the last channel, paired with zero weights */
-                pb_lane_pair_branch(pb_count9_bytes(d, wt), wt[12], delta, x, 1);
+                pb_lane_pair_branch(pb_lane_pair_count(d, wt, two_streams), wt[tail], delta, x, 1);
                 x++;
             }
         }
@@ -104,9 +170,11 @@ static void popbin_lane_pairs(const pb_binconv_params_t *p, const uint32_t *bits
 
 int pb_binconv3x3_popbin(const pb_binconv_params_t *p, const uint32_t *bits, pb_residual_t *x_hwc) {
     if (!p || !bits || !x_hwc) return PB_ERR_NULL;
+    const int path = popbin_path(p);
+    if (path == PB_PATH_REFUSED) return PB_ERR_SHAPE;
 #if PB_KERNEL_FAST
-    if (p->in_channels <= PB_HALVES_MAX_CHANNELS) {
-        popbin_lane_pairs(p, bits, x_hwc);
+    if (p->in_words == 1) {
+        popbin_lane_pairs(p, bits, x_hwc, path);
         return PB_OK;
     }
 #endif

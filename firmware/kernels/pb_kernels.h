@@ -51,7 +51,10 @@ typedef struct {
     const uint32_t *packed;
 } pb_stem_params_t;
 
-#define PB_STEM_PAIRS 14 /* 27 taps in int16 pairs: codegen/pack.py STEM_FAST_PAIRS */
+/* Layout constants the exporter shares (codegen/pack.py; tests/test_pack.py holds them equal). */
+#define PB_STEM_PAIRS 14          /* 27 taps in int16 pairs: STEM_FAST_PAIRS */
+#define PB_FAST_MAX_IN_WORDS 16u  /* the fast conv's scratch, 12 words per input word: FAST_MAX_IN_WORDS */
+#define PB_HALVES_MAX_CHANNELS 16 /* up to here a window takes half words: HALVES_MAX_CHANNELS */
 
 typedef struct {
     uint16_t height, width, channels, words; /* input residual size; words = ceil(channels/32) */
@@ -90,6 +93,68 @@ typedef struct {
     uint32_t pool_shift;  /* pooled = sum >> pool_shift, flooring; 0 (unnamed in the table) for PopBin */
 } pb_head_params_t;
 
+/* Code paths: which loop runs a shape, per build. Each kernel reports its own for a parameter struct
+ * (pb_*_path below), from the same tests its dispatch makes, and tests/kernels/plan.json names a shape
+ * of every class with the path the Cortex-M build ("-asm": Thumb-2 assembly) and the host take.
+ *
+ *   kernel        shape                                         fast, int16, Cortex-M      fast elsewhere
+ *   stem          8 thresholds                                  stem/levels8-asm           stem/c
+ *                 other counts                                  stem/c                     stem/c
+ *   rsign_pack    16 channels (int16)                           rsign/16                   rsign/16 (int32: any)
+ *                 a multiple of 32 (int16)                      rsign/words                rsign/words (int32: any)
+ *                 any other                                     rsign/any                  rsign/any
+ *   sumpool       an even channel count (int16)                 sumpool/pairs              sumpool/pairs (int32: any)
+ *                 odd                                           sumpool/any                sumpool/any
+ *   popbin conv   Cin <= 16, Cout % 8 == 0                      popbin/lane1-row4-asm      popbin/lane1-c
+ *                 Cin <= 16, Cout % 4 == 0                      popbin/lane1-row2-asm      popbin/lane1-c
+ *                 Cin <= 16, pairs (Cout / 2) even, Cout % 4    popbin/lane1-pixel2-asm    popbin/lane1-c
+ *                 Cin <= 16, pairs odd                          popbin/lane1-pixel1-asm    popbin/lane1-c
+ *                 Cin <= 16, Cout == 1                          popbin/lane1-c             popbin/lane1-c
+ *                 17 <= Cin <= 32: the same, two streams        popbin/lane2-*             popbin/lane2-c
+ *                 2 words (33..64), Cout >= 2                   popbin/walk-w2-asm         popbin/walk-c
+ *                 4 words (97..128), Cout >= 2                  popbin/walk-w4-asm         popbin/walk-c
+ *                 3, 5 .. 16 words                              popbin/walk-c              popbin/walk-c
+ *                 more than 16 words                            refused (PB_ERR_SHAPE)     refused
+ *   requant conv  Cin <= 16                                     requant/walk-halves-c      requant/walk-halves-c
+ *                 1 .. 16 words                                 requant/walk-c             requant/walk-c
+ *                 more than 16 words                            refused                    refused
+ *   head          any                                           head                       head
+ * The reference build (PB_KERNEL_FAST 0) takes "reference" in every kernel but the head. Lane pairs
+ * and the walk: pb_binconv3x3_popbin.c, pb_binconv_walk.h; their assembly: pb_popbin_channels_arm.h. */
+#define PB_KERNEL_PATHS(X)                                  \
+    X(PB_PATH_REFERENCE, "reference")                       \
+    X(PB_PATH_STEM_LEVELS8_ASM, "stem/levels8-asm")         \
+    X(PB_PATH_STEM_C, "stem/c")                             \
+    X(PB_PATH_RSIGN_16, "rsign/16")                         \
+    X(PB_PATH_RSIGN_WORDS, "rsign/words")                   \
+    X(PB_PATH_RSIGN_ANY, "rsign/any")                       \
+    X(PB_PATH_SUMPOOL_PAIRS, "sumpool/pairs")               \
+    X(PB_PATH_SUMPOOL_ANY, "sumpool/any")                   \
+    X(PB_PATH_LANE1_ROW4_ASM, "popbin/lane1-row4-asm")      \
+    X(PB_PATH_LANE1_ROW2_ASM, "popbin/lane1-row2-asm")      \
+    X(PB_PATH_LANE1_PIXEL2_ASM, "popbin/lane1-pixel2-asm")  \
+    X(PB_PATH_LANE1_PIXEL1_ASM, "popbin/lane1-pixel1-asm")  \
+    X(PB_PATH_LANE1_C, "popbin/lane1-c")                    \
+    X(PB_PATH_LANE2_ROW4_ASM, "popbin/lane2-row4-asm")      \
+    X(PB_PATH_LANE2_ROW2_ASM, "popbin/lane2-row2-asm")      \
+    X(PB_PATH_LANE2_PIXEL2_ASM, "popbin/lane2-pixel2-asm")  \
+    X(PB_PATH_LANE2_PIXEL1_ASM, "popbin/lane2-pixel1-asm")  \
+    X(PB_PATH_LANE2_C, "popbin/lane2-c")                    \
+    X(PB_PATH_WALK_W2_ASM, "popbin/walk-w2-asm")            \
+    X(PB_PATH_WALK_W4_ASM, "popbin/walk-w4-asm")            \
+    X(PB_PATH_WALK_C, "popbin/walk-c")                      \
+    X(PB_PATH_REQUANT_HALVES_C, "requant/walk-halves-c")    \
+    X(PB_PATH_REQUANT_C, "requant/walk-c")                  \
+    X(PB_PATH_REFUSED, "refused")                           \
+    X(PB_PATH_HEAD, "head")
+
+enum {
+#define PB_PATH_ENUM(id, name) id,
+    PB_KERNEL_PATHS(PB_PATH_ENUM)
+#undef PB_PATH_ENUM
+    PB_PATH_COUNT
+};
+
 /* Stem: int8 3x3 conv on (pixel - 128), zero padding, then thermometer thresholds -> grid levels. */
 int pb_stem_conv_thermometer(const pb_stem_params_t *p, const uint8_t *image_chw, pb_residual_t *out_hwc);
 
@@ -111,5 +176,13 @@ int pb_sumpool2x2_dup(const pb_sumpool_params_t *p, pb_residual_t *x_hwc);
  * lowest index. pooled_scratch holds `channels` int32 (the caller owns all memory). */
 int pb_head_sumpool_fc(const pb_head_params_t *p, const pb_residual_t *x_hwc, int32_t *pooled_scratch,
                        int32_t *logits, uint32_t *class_index);
+
+/* The path (PB_PATH_*) each kernel takes for these parameters in this build: the table above. */
+int pb_stem_conv_thermometer_path(const pb_stem_params_t *p);
+int pb_rsign_pack_path(const pb_rsign_params_t *p);
+int pb_binconv3x3_popbin_path(const pb_binconv_params_t *p);
+int pb_binconv3x3_requant_path(const pb_binconv_params_t *p);
+int pb_sumpool2x2_dup_path(const pb_sumpool_params_t *p);
+int pb_head_sumpool_fc_path(const pb_head_params_t *p);
 
 #endif

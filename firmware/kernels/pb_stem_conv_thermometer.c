@@ -1,6 +1,11 @@
 #include "pb_kernels.h"
 
 #if !PB_KERNEL_FAST
+int pb_stem_conv_thermometer_path(const pb_stem_params_t *p) {
+    (void)p;
+    return PB_PATH_REFERENCE;
+}
+
 /* Reference: the contract as written, one tap at a time, padding tested per tap. */
 int pb_stem_conv_thermometer(const pb_stem_params_t *p, const uint8_t *image_chw, pb_residual_t *out_hwc) {
     if (!p || !image_chw || !out_hwc || !p->weight || !p->thresholds) return PB_ERR_NULL;
@@ -237,10 +242,19 @@ PB_STEM_INLINE void stem_channels(const uint32_t *d, const uint32_t *wt, int lev
     }
 }
 
+/* The path of a shape (pb_kernels.h's table). */
+PB_STEM_INLINE int stem_path(const pb_stem_params_t *p) {
+    return PB_STEM_ASM && p->levels == 8 ? PB_PATH_STEM_LEVELS8_ASM : PB_PATH_STEM_C;
+}
+
+int pb_stem_conv_thermometer_path(const pb_stem_params_t *p) {
+    return p ? stem_path(p) : PB_PATH_STEM_C;
+}
+
 /* One pixel's channels, through the assembly where the shape has it. */
 PB_STEM_INLINE void stem_pixel(const pb_stem_params_t *p, const uint32_t *d, pb_residual_t *x) {
 #if PB_STEM_ASM
-    if (p->levels == 8 && p->out_channels) {
+    if (stem_path(p) == PB_PATH_STEM_LEVELS8_ASM && p->out_channels) {
         stem_channels8(d, p->packed, x, x + p->out_channels);
         return;
     }

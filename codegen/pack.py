@@ -109,12 +109,63 @@ def fast_rsign_thresholds(threshold: np.ndarray, bound: int, residual_bits: int)
 #: The fast stem (firmware/kernels/pb_stem_conv_thermometer.c): the 27 taps of one output channel as
 #: 14 int16 pairs, for 14 dual 16-bit MACs (SMLAD) over the raw pixels.
 STEM_FAST_PAIRS = 14
+#: Per channel after the pairs: the level estimate (base, M, J0), then the thresholds and one more above them.
+STEM_ESTIMATE_WORDS = 3
 #: |s| of the centred stem conv never exceeds 27 taps x 128 x 128 (pixel - 128 in -128..127, int8 weights).
 STEM_SUM_BOUND = 27 * 128 * 128
+#: The threshold after the last, past every reachable raw sum: the estimate's second compare may read it.
+STEM_SENTINEL = 2**30
 
 
-def stem_fast_words(weight: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
-    """int8 weights [Cout, 3, 3, 3] (OIHW) and int32 thresholds [Cout, levels] -> uint32 [Cout, 14 + levels].
+def stem_fast_words_per_channel(levels: int) -> int:
+    return STEM_FAST_PAIRS + STEM_ESTIMATE_WORDS + levels + 1
+
+
+def _stem_estimate(t: list[int], lo: int, hi: int) -> tuple[int, int, int] | None:
+    """(base, M, J0) such that j(s) = clamp(J0 + floor((s - base) M / 2^32), 0, L - 1) is within two of the
+    count c(s) = #{k : T_k <= s} from below (c - j in 0..2) for every reachable raw sum s in [lo, hi], so
+    that c = j + (s >= T_j) + (s >= T_j+1); or None. The fold's thresholds are the ceilings of equally
+    spaced boundaries, so the spacing of those inside the range predicts the rest; the fit is checked
+    exactly (_stem_estimate_holds) and refused where it does not hold."""
+    levels = len(t)
+    inside = [k for k, v in enumerate(t) if lo < v <= hi]  # the boundaries some reachable sum crosses
+    below = sum(v <= lo for v in t)  # thresholds every reachable sum passes
+    if not inside:  # a constant level: no compare needed
+        return (0, 0, min(below, levels - 1))
+    if len(inside) == 1:
+        return None
+    k0, k1 = inside[0], inside[-1]
+    delta = (t[k1] - t[k0]) / (k1 - k0)
+    if delta <= 2:  # M = 2^32 / delta must fit int32
+        return None
+    return (int(np.floor(t[k0] - k0 * delta)), int(2**32 // delta), 0)
+
+
+def _stem_j(estimate: tuple[int, int, int], s: int, levels: int) -> int:
+    base, m, j0 = estimate
+    return min(max(j0 + (((s - base) * m) >> 32), 0), levels - 1)
+
+
+def _stem_estimate_holds(t: list[int], estimate: tuple[int, int, int], lo: int, hi: int) -> bool:
+    """c(s) - j(s) in 0..2 for every s in [lo, hi]: both are step functions, so it is checked at every
+    point where either steps (and at the ends)."""
+    base, m, j0 = estimate
+    points = {lo, hi}
+    points.update(v + d for v in t for d in (-1, 0))
+    if m:  # where j0 + floor((s - base) m / 2^32) reaches v: s = base + ceil((v - j0) 2^32 / m)
+        for v in range(-1, len(t) + 1):
+            step = base - ((-(v - j0) * 2**32) // m)
+            points.update((step - 1, step))
+    for s in points:
+        if lo <= s <= hi and not 0 <= sum(v <= s for v in t) - _stem_j(estimate, s, len(t)) <= 2:
+            return False
+    return True
+
+
+def stem_fast_words(weight: np.ndarray, thresholds: np.ndarray) -> tuple[np.ndarray, bool]:
+    """int8 weights [Cout, 3, 3, 3] (OIHW) and int32 thresholds [Cout, levels] -> (uint32 [Cout,
+    stem_fast_words_per_channel(levels)], estimate), the fast stem's table and whether every channel's
+    level estimate holds (else the kernel counts the thresholds one by one).
 
     The kernel reads the 3 pixels of row r = 3 * c + ky (input channel c, kernel row ky) with one word load
     and splits its bytes into (left, right) and the centre. So word r < 9 holds (w[c, ky, 0], w[c, ky, 2]) as
@@ -124,6 +175,8 @@ def stem_fast_words(weight: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     The kernel multiplies the raw pixels p, not p - 128: sum(p * w) = s + 128 * sum(w), with the padding read
     as 128, so every threshold moves by 128 * sum(w). Thresholds are clamped to [-B, B + 1] first
     (B = STEM_SUM_BOUND, past which s never goes), so that s_raw - T fits int32 and its sign is (s < T).
+    Then per channel: the estimate (base, M, J0: _stem_estimate, zeros where it does not hold), the
+    thresholds, and STEM_SENTINEL.
     """
     w = np.asarray(weight, dtype=np.int64)
     cout, cin, kh, kw = w.shape
@@ -134,9 +187,22 @@ def stem_fast_words(weight: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     lo = np.concatenate([rows[:, :, 0], centres[:, 0::2]], axis=1)  # 9 + 5 words
     hi = np.concatenate([rows[:, :, 2], centres[:, 1::2]], axis=1)
     pairs = (lo & 0xFFFF) | ((hi & 0xFFFF) << 16)
-    t = np.clip(np.asarray(thresholds, dtype=np.int64), -STEM_SUM_BOUND, STEM_SUM_BOUND + 1)
-    t = t + 128 * w.reshape(cout, -1).sum(axis=1, keepdims=True)
-    return np.concatenate([pairs, t & 0xFFFFFFFF], axis=1).astype(np.uint32)
+    flat = w.reshape(cout, -1)
+    shift = 128 * flat.sum(axis=1, keepdims=True)
+    t = np.clip(np.asarray(thresholds, dtype=np.int64), -STEM_SUM_BOUND, STEM_SUM_BOUND + 1) + shift
+    # The raw sums a channel can reach: each tap's (pixel - 128) in -128..127, the padding at 0.
+    reach_lo = np.minimum(-128 * flat, 127 * flat).sum(axis=1) + shift[:, 0]
+    reach_hi = np.maximum(-128 * flat, 127 * flat).sum(axis=1) + shift[:, 0]
+    estimates = []
+    for ch in range(cout):
+        row_t, lo_s, hi_s = t[ch].tolist(), int(reach_lo[ch]), int(reach_hi[ch])
+        est = _stem_estimate(row_t, lo_s, hi_s)
+        estimates.append(est if est is not None and _stem_estimate_holds(row_t, est, lo_s, hi_s) else None)
+    estimate = all(e is not None for e in estimates)
+    est = np.array([e if estimate else (0, 0, 0) for e in estimates], dtype=np.int64)
+    sentinel = np.full((cout, 1), STEM_SENTINEL, dtype=np.int64)
+    words = np.concatenate([pairs, est, t, sentinel], axis=1) & 0xFFFFFFFF
+    return words.astype(np.uint32), estimate
 
 
 def lane_pair_activation(h: np.ndarray) -> np.ndarray:

@@ -13,9 +13,9 @@ from pbkit.ir import IntegerModel
 
 from .pack import (
     LANE_PAIR_MAX_CHANNELS,
-    STEM_FAST_PAIRS,
     fast_words_per_channel,
     lane_pair_words_per_pair,
+    stem_fast_words_per_channel,
     words_for,
 )
 
@@ -87,7 +87,7 @@ def plan_memory(ir: IntegerModel, kernel: str = "reference") -> MemoryPlan:
         residual_bits=residual_bits, residual_elements=residual, bit_buffer_words=bit_words,
         head_scratch_words=ir.head.weight.shape[1], weight_bytes=weight_bytes,
         threshold_bytes=threshold_bytes, requant_bytes=requant_bytes,
-        stem_bytes=(4 * ir.stem.weight.shape[0] * (STEM_FAST_PAIRS + ir.stem.levels) if fast
+        stem_bytes=(4 * ir.stem.weight.shape[0] * stem_fast_words_per_channel(ir.stem.levels) if fast
                     else ir.stem.weight.size + 4 * ir.stem.thresholds.size),
         head_bytes=ir.head.weight.size + 4 * ir.head.bias.size, max_abs_residual=bound,
     )

@@ -121,8 +121,9 @@ def stem_tables(stem: StemIR, kernel: str) -> dict:
     """The stem's tables: int8 weights and thresholds (reference), or the fast kernel's packed pairs."""
     tables = {"channels": stem.weight.shape[0], "levels": stem.levels}
     if kernel == "fast":
-        return {**tables, "packed": stem_fast_words(stem.weight, stem.thresholds).ravel().tolist()}
-    return {**tables, "packed": [], "weight": stem.weight.ravel().tolist(),
+        words, estimate = stem_fast_words(stem.weight, stem.thresholds)
+        return {**tables, "packed": words.ravel().tolist(), "estimate": int(estimate)}
+    return {**tables, "packed": [], "estimate": 0, "weight": stem.weight.ravel().tolist(),
             "thresholds": stem.thresholds.ravel().tolist()}
 
 

@@ -161,10 +161,15 @@ def _sumpool_case(case: dict, rng: np.random.Generator, build: Build, index: int
 def _stem_case(case: dict, rng: np.random.Generator, build: Build, index: int) -> dict:
     cout, levels, h, w = case["out_channels"], case["levels"], case["height"], case["width"]
     weight = rng.integers(-128, 128, (cout, 3, 3, 3)).astype(np.int8)
-    thresholds = np.sort(rng.integers(-60_000, 60_000, (cout, levels)), axis=1)
+    if case["thresholds"] == "fold":  # ceilings of equally spaced boundaries, as trainer/fold.py makes them
+        start = rng.uniform(-80_000, 20_000, (cout, 1))
+        step = rng.uniform(500, 20_000, (cout, 1))
+        thresholds = np.ceil(start + step * np.arange(levels)).astype(np.int64)
+    else:
+        thresholds = np.sort(rng.integers(-60_000, 60_000, (cout, levels)), axis=1)
     thresholds[0] = -(2**30)  # the fold's constant channels: every level reached, or none
-    if cout > 1:
-        thresholds[1, levels // 2:] = 2**30
+    if cout > 1 and case["thresholds"] == "random":
+        thresholds[1, levels // 2:] = 2**30  # and levels past reach (the estimate would refuse them)
     stem = StemIR(weight=weight, thresholds=thresholds.astype(np.int32))
     image = rng.integers(0, 256, (1, 3, h, w), dtype=np.uint8)
     expected = reference._stem(SimpleNamespace(stem=stem), image)[0]

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from pbkit.codegen import pack
 from pbkit.codegen.pack import (
     fast_interleave_thresholds,
     fast_rsign_thresholds,
@@ -123,5 +124,34 @@ def test_layout_constants_are_the_kernels():
     header = (FIRMWARE_DIR / "kernels" / "pb_kernels.h").read_text()
     c = {name: int(value) for name, value in re.findall(r"#define (PB_\w+) (\d+)u?\b", header)}
     assert c["PB_STEM_PAIRS"] == pack.STEM_FAST_PAIRS
+    assert c["PB_STEM_ESTIMATE_WORDS"] == pack.STEM_ESTIMATE_WORDS
     assert c["PB_FAST_MAX_IN_WORDS"] == pack.FAST_MAX_IN_WORDS
     assert c["PB_HALVES_MAX_CHANNELS"] == pack.HALVES_MAX_CHANNELS
+
+
+def _stem_levels_by_estimate(words: np.ndarray, sums: np.ndarray, levels: int) -> np.ndarray:
+    """What the fast stem computes from its table where the estimate holds: j + (s >= T_j) + (s >= T_j+1)."""
+    base, m, j0 = (words[pack.STEM_FAST_PAIRS + i].astype(np.uint32).view(np.int32).astype(np.int64) for i in range(3))
+    t = words[pack.STEM_FAST_PAIRS + 3:].astype(np.uint32).view(np.int32).astype(np.int64)
+    j = np.clip(j0 + (((sums - base) * m) >> 32), 0, levels - 1)
+    return j + (sums >= t[j]) + (sums >= t[j + 1])
+
+
+def test_stem_estimate_is_exact_on_every_reachable_sum_or_refused():
+    rng = np.random.default_rng(7)
+    weight = rng.integers(-128, 128, (3, 3, 3, 3)).astype(np.int8)
+    flat = weight.reshape(3, -1).astype(np.int64)
+    shift = 128 * flat.sum(axis=1)
+    start, step = rng.uniform(-80_000, 20_000, (3, 1)), rng.uniform(500, 20_000, (3, 1))
+    thresholds = np.ceil(start + step * np.arange(8)).astype(np.int32)
+    thresholds[0] = -(2**30)  # a constant channel
+    words, estimate = pack.stem_fast_words(weight, thresholds)
+    assert estimate
+    for ch in range(3):  # every raw sum the channel can reach, against the count the reference makes
+        lo, hi = np.minimum(-128 * flat[ch], 127 * flat[ch]).sum(), np.maximum(-128 * flat[ch], 127 * flat[ch]).sum()
+        centred = np.arange(lo, hi + 1)
+        count = (centred[:, None] >= thresholds[ch][None, :].astype(np.int64)).sum(axis=1)
+        assert np.array_equal(_stem_levels_by_estimate(words[ch], centred + shift[ch], 8), count)
+    irregular = thresholds.copy()
+    irregular[1, 4:] = 2**30  # levels past reach: no linear estimate stays within two of the count
+    assert not pack.stem_fast_words(weight, irregular)[1]

@@ -12,14 +12,18 @@
  *               zero bits and add nothing to a popcount.
  *   weights     uint32 words, [Cout][3][3][words], same bit convention.
  *   fast kernel (PB_KERNEL_FAST 1): the same bits in another order within each word (channels 2k
- *               and 2k + 1 of a word are bits k and 16 + k, pb_rsign_pack.c), weights and RSign
- *               and popcount thresholds in the layouts of pb_binconv_walk.h and pb_rsign_pack.c,
- *               written by codegen/pack.py; the residual array is word-aligned.
+ *               and 2k + 1 of a word are bits k and 16 + k, pb_rsign_pack.c); the tables in the
+ *               layouts codegen/pack.py writes and the kernels describe: the stem's int16 weight
+ *               pairs and raw-pixel thresholds (pb_stem_conv_thermometer.c), lane pairs for
+ *               windows of one word (pb_binconv3x3_popbin.c), the carry-save groups of the walk for
+ *               wider ones and for the baseline (pb_binconv_walk.h), RSign thresholds in int16 pairs
+ *               (pb_rsign_pack.c); the residual array is word-aligned.
  *
  * PopBin's binary layers (rsign_pack, binconv3x3_popbin, sumpool2x2_dup) use no multiply:
  * every stride is precomputed by the exporter into the parameter structs, loops only add.
  * The baseline's binconv3x3_requant multiplies once per output element by design: that
  * requantization multiply + shift is what PopBin removes, and what the comparison counts.
+ * The stem and the head multiply (the int8 part; the fast stem with SMLAD, two MACs a step).
  * Every function returns PB_OK or a negative PB_ERR_* status.
  */
 #ifndef PB_KERNELS_H
@@ -46,13 +50,16 @@ typedef struct {
     const int8_t *weight;                 /* [Cout][3][3][3], OIHW, applied to pixel - 128 */
     const int32_t *thresholds;            /* [Cout][levels], ascending */
     /* The fast kernel's table instead of the two above (NULL in the reference export):
-     * [Cout][PB_STEM_PAIRS int16 weight pairs, then levels int32 thresholds on the raw-pixel sum],
-     * written by codegen/pack.py stem_fast_words; pb_stem_conv_thermometer.c reads it. */
+     * [Cout][PB_STEM_PAIRS int16 weight pairs, the level estimate (3 words), levels int32 thresholds on
+     * the raw-pixel sum and one above them], written by codegen/pack.py stem_fast_words;
+     * pb_stem_conv_thermometer.c reads it. */
     const uint32_t *packed;
+    uint8_t estimate; /* 1: the exporter checked every channel's level estimate, two compares suffice */
 } pb_stem_params_t;
 
 /* Layout constants the exporter shares (codegen/pack.py; tests/test_pack.py holds them equal). */
 #define PB_STEM_PAIRS 14          /* 27 taps in int16 pairs: STEM_FAST_PAIRS */
+#define PB_STEM_ESTIMATE_WORDS 3  /* base, M, J0 of the level estimate: STEM_ESTIMATE_WORDS */
 #define PB_FAST_MAX_IN_WORDS 16u  /* the fast conv's scratch, 12 words per input word: FAST_MAX_IN_WORDS */
 #define PB_HALVES_MAX_CHANNELS 16 /* up to here a window takes half words: HALVES_MAX_CHANNELS */
 
@@ -98,7 +105,8 @@ typedef struct {
  * of every class with the path the Cortex-M build ("-asm": Thumb-2 assembly) and the host take.
  *
  *   kernel        shape                                         fast, int16, Cortex-M      fast elsewhere
- *   stem          8 thresholds                                  stem/levels8-asm           stem/c
+ *   stem          8 thresholds, estimate checked by the exporter  stem/estimate-asm        stem/c
+ *                 8 thresholds                                  stem/levels8-asm           stem/c
  *                 other counts                                  stem/c                     stem/c
  *   rsign_pack    16 channels (int16)                           rsign/16                   rsign/16 (int32: any)
  *                 a multiple of 32 (int16)                      rsign/words                rsign/words (int32: any)
@@ -123,6 +131,7 @@ typedef struct {
  * and the walk: pb_binconv3x3_popbin.c, pb_binconv_walk.h; their assembly: pb_popbin_channels_arm.h. */
 #define PB_KERNEL_PATHS(X)                                  \
     X(PB_PATH_REFERENCE, "reference")                       \
+    X(PB_PATH_STEM_ESTIMATE_ASM, "stem/estimate-asm")       \
     X(PB_PATH_STEM_LEVELS8_ASM, "stem/levels8-asm")         \
     X(PB_PATH_STEM_C, "stem/c")                             \
     X(PB_PATH_RSIGN_16, "rsign/16")                         \

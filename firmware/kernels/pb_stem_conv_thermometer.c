@@ -39,7 +39,11 @@ int pb_stem_conv_thermometer(const pb_stem_params_t *p, const uint8_t *image_chw
 #else
 /* Fast: per output pixel, the 27 raw pixels of its window go once into PB_STEM_PAIRS words of
  * int16 pairs (the patch); every output channel then takes 14 dual 16-bit multiply-adds (SMLAD)
- * of the patch against its weight pairs, and counts the thresholds below the sum with no branch.
+ * of the patch against its weight pairs, and counts the thresholds below the sum with no branch:
+ * one by one, or, where the exporter checked it for every sum the channel can reach
+ * (codegen/pack.py stem_fast_words), from an estimate j = clamp(J0 + (s - base) * M >> 32, 0, L - 1)
+ * that is at most two below the count, so that count = j + (s >= T_j) + (s >= T_j+1) (the fold's
+ * thresholds are ceilings of equally spaced boundaries, which the estimate follows).
  *
  * Patch of pixel (y, x), row r = 3 c + ky of the window (input channel c, kernel row ky):
  *   d[r]      = (p[x - 1], p[x + 1]) of row r, int16 (low, high)    r = 0..8
@@ -201,50 +205,95 @@ static void patch_edge(const uint8_t *image, int h, int w, int y, int x, uint32_
     "add r12, r12, r2, lsr #31\n\t"                                                                \
     "add r12, r12, r3, lsr #31\n\t"
 
+#define PB_STEM_MACS                                                                               \
+    PB_STEM_MAC4("smuad r9, r0, r4\n\t")                                                           \
+    PB_STEM_MAC4("smlad r9, r0, r4, r9\n\t")                                                       \
+    PB_STEM_MAC4("smlad r9, r0, r4, r9\n\t")                                                       \
+    "ldrd r0, r1, [%[d]]\n\t"                                                                      \
+    "ldrd r4, r5, [%[w]], #8\n\t"                                                                  \
+    "smlad r9, r0, r4, r9\n\t"                                                                     \
+    "smlad r9, r1, r5, r9\n\t"                                                                     \
+    "sub %[d], %[d], #48\n\t"
+#define PB_STEM_STORE_NEXT                                                                         \
+    "strh r12, [%[x]], #2\n\t"                                                                     \
+    "ldr r0, %[x_end]\n\t"                                                                         \
+    "cmp %[x], r0\n\t"                                                                             \
+    "bne 1b\n\t"
+#define PB_STEM_OPERANDS                                                                           \
+    : [d] "+r"(d), [w] "+r"(wt), [x] "+r"(x)                                                       \
+    : [x_end] "m"(x_end)                                                                           \
+    : "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r8", "r9", "r12", "cc", "memory"
+
+/* 8 thresholds, one by one: 14 SMLAD, 11 loads and pointer steps, 8 subtractions whose sign bits,
+ * added, count the thresholds above the sum, and the store. */
 PB_STEM_INLINE void stem_channels8(const uint32_t *d, const uint32_t *wt, pb_residual_t *x, pb_residual_t *x_end) {
     __asm__ volatile(
         "1:\n\t"
-        PB_STEM_MAC4("smuad r9, r0, r4\n\t")
-        PB_STEM_MAC4("smlad r9, r0, r4, r9\n\t")
-        PB_STEM_MAC4("smlad r9, r0, r4, r9\n\t")
-        "ldrd r0, r1, [%[d]]\n\t"
-        "ldrd r4, r5, [%[w]], #8\n\t"
-        "smlad r9, r0, r4, r9\n\t"
-        "smlad r9, r1, r5, r9\n\t"
-        "sub %[d], %[d], #48\n\t"
+        PB_STEM_MACS
+        "add %[w], %[w], #12\n\t"                            /* past the estimate */
         PB_STEM_BELOW4("lsr r12, r0, #31\n\t")            /* r12 = #{k : s < T_k} */
         PB_STEM_BELOW4("add r12, r12, r0, lsr #31\n\t")
+        "add %[w], %[w], #4\n\t"                             /* past the sentinel */
         "rsb r12, r12, #4\n\t" /* level = -4 + #{s >= T} = 4 - #{s < T} */
-        "strh r12, [%[x]], #2\n\t"
-        "ldr r0, %[x_end]\n\t"
-        "cmp %[x], r0\n\t"
-        "bne 1b\n\t"
-        : [d] "+r"(d), [w] "+r"(wt), [x] "+r"(x)
-        : [x_end] "m"(x_end)
-        : "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r8", "r9", "r12", "cc", "memory");
+        PB_STEM_STORE_NEXT
+        PB_STEM_OPERANDS);
+}
+
+/* 8 thresholds from the estimate: SMMLA, USAT to 0..7, then the two thresholds at j (LDRD) and the
+ * sign bits of s minus each. */
+PB_STEM_INLINE void stem_channels8_estimate(const uint32_t *d, const uint32_t *wt, pb_residual_t *x,
+                                            pb_residual_t *x_end) {
+    __asm__ volatile(
+        "1:\n\t"
+        PB_STEM_MACS
+        "ldmia %[w]!, {r0-r2}\n\t"       /* base, M, J0 */
+        "sub r0, r9, r0\n\t"
+        "smmla r0, r0, r1, r2\n\t"       /* J0 + ((s - base) * M >> 32) */
+        "usat r0, #3, r0\n\t"            /* j */
+        "add r1, %[w], r0, lsl #2\n\t"
+        "ldrd r2, r3, [r1]\n\t"          /* T_j, T_j+1 */
+        "sub r2, r9, r2\n\t"
+        "sub r3, r9, r3\n\t"
+        "sub r12, r0, #2\n\t"            /* level = j + (s >= T_j) + (s >= T_j+1) - 4 */
+        "sub r12, r12, r2, lsr #31\n\t"
+        "sub r12, r12, r3, lsr #31\n\t"
+        "add %[w], %[w], #36\n\t"        /* past the thresholds and the sentinel */
+        PB_STEM_STORE_NEXT
+        PB_STEM_OPERANDS);
 }
 #else
 #define PB_STEM_ASM 0
 #endif
 
-/* Every output channel of one pixel in C: any number of thresholds, either residual width. */
-PB_STEM_INLINE void stem_channels(const uint32_t *d, const uint32_t *wt, int levels, int channels,
+/* Every output channel of one pixel in C: any number of thresholds, either residual width, either
+ * count. */
+PB_STEM_INLINE void stem_channels(const uint32_t *d, const uint32_t *wt, int levels, int channels, int estimate,
                                   pb_residual_t *x) {
     const int32_t top = levels - levels / 2; /* -levels/2 + levels: the level when no threshold is above */
     for (int o = 0; o < channels; o++) {
         int32_t s = 0;
         for (int i = 0; i < PB_STEM_PAIRS; i++) s = dual_mac(d[i], wt[i], s);
-        wt += PB_STEM_PAIRS;
+        const int32_t base = (int32_t)wt[PB_STEM_PAIRS], m = (int32_t)wt[PB_STEM_PAIRS + 1];
+        const int32_t j0 = (int32_t)wt[PB_STEM_PAIRS + 2];
+        wt += PB_STEM_PAIRS + PB_STEM_ESTIMATE_WORDS;
         int32_t above = 0;
-        for (int k = 0; k < levels; k++) above += (int32_t)((uint32_t)(s - (int32_t)wt[k]) >> 31);
-        wt += levels;
+        if (estimate) { /* count = j + (s >= T_j) + (s >= T_j+1) */
+            int32_t j = j0 + (int32_t)(((int64_t)(s - base) * m) >> 32);
+            j = j < 0 ? 0 : (j > levels - 1 ? levels - 1 : j);
+            above = levels - j - 2 + (int32_t)((uint32_t)(s - (int32_t)wt[j]) >> 31) +
+                    (int32_t)((uint32_t)(s - (int32_t)wt[j + 1]) >> 31);
+        } else {
+            for (int k = 0; k < levels; k++) above += (int32_t)((uint32_t)(s - (int32_t)wt[k]) >> 31);
+        }
+        wt += levels + 1; /* the thresholds and the sentinel */
         x[o] = (pb_residual_t)(top - above);
     }
 }
 
 /* The path of a shape (pb_kernels.h's table). */
 PB_STEM_INLINE int stem_path(const pb_stem_params_t *p) {
-    return PB_STEM_ASM && p->levels == 8 ? PB_PATH_STEM_LEVELS8_ASM : PB_PATH_STEM_C;
+    if (!PB_STEM_ASM || p->levels != 8) return PB_PATH_STEM_C;
+    return p->estimate ? PB_PATH_STEM_ESTIMATE_ASM : PB_PATH_STEM_LEVELS8_ASM;
 }
 
 int pb_stem_conv_thermometer_path(const pb_stem_params_t *p) {
@@ -254,12 +303,14 @@ int pb_stem_conv_thermometer_path(const pb_stem_params_t *p) {
 /* One pixel's channels, through the assembly where the shape has it. */
 PB_STEM_INLINE void stem_pixel(const pb_stem_params_t *p, const uint32_t *d, pb_residual_t *x) {
 #if PB_STEM_ASM
-    if (stem_path(p) == PB_PATH_STEM_LEVELS8_ASM && p->out_channels) {
-        stem_channels8(d, p->packed, x, x + p->out_channels);
+    const int path = stem_path(p);
+    if (path != PB_PATH_STEM_C && p->out_channels) {
+        if (path == PB_PATH_STEM_ESTIMATE_ASM) stem_channels8_estimate(d, p->packed, x, x + p->out_channels);
+        else stem_channels8(d, p->packed, x, x + p->out_channels);
         return;
     }
 #endif
-    stem_channels(d, p->packed, p->levels, p->out_channels, x);
+    stem_channels(d, p->packed, p->levels, p->out_channels, p->estimate, x);
 }
 
 int pb_stem_conv_thermometer(const pb_stem_params_t *p, const uint8_t *image_chw, pb_residual_t *out_hwc) {

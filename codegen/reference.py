@@ -44,6 +44,9 @@ def _branch(blk, count: np.ndarray) -> np.ndarray:
     """What the block adds to the residual stream, from the popcounts (last axis: output channel)."""
     if blk.kind == "popbin":
         return np.where(count <= blk.popcount_threshold, blk.delta, -blk.delta)
+    if blk.kind == "ternary":
+        return np.where(count <= blk.popcount_threshold, blk.delta, np.where(count <= blk.zero_threshold, 0,
+                                                                             -blk.delta))
     if blk.kind == "requant":
         dot = blk.fan_in - 2 * count  # p, the +-1 dot product
         acc = dot * blk.multiplier.astype(np.int64) + blk.bias.astype(np.int64)

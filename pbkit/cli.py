@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from pbkit.boards import Board
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_MISMATCH = 0, 1, 2, 3
+EXIT_STOPPED = 130  # a training run stopped by SIGINT/SIGTERM, its state saved for --resume
 
 
 class CliError(Exception):
@@ -33,7 +34,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     _maybe_download(args)
     config = ModelConfig(model=args.model, width=args.width, mode=args.mode, division=args.division,
-                         branch_ste=args.branch_ste)
+                         branch_ste=args.branch_ste, branch_levels=args.branch_levels)
     if config.mode == "ptq-popcount":
         return _convert_ptq(args)
     opts = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
@@ -41,9 +42,22 @@ def _cmd_train(args: argparse.Namespace) -> int:
                         weight_decay=args.weight_decay, resume=args.resume, compile=args.compile,
                         schedule=args.schedule, device=args.device, two_step=args.two_step,
                         teacher=args.teacher, kd_weight=args.kd_weight, kd_temperature=args.kd_temperature,
-                        init_from=args.init_from, channels_last=not args.no_channels_last)
-    row = train(config, opts, args.data, args.out, progress=not args.no_progress)
+                        init_from=args.init_from, channels_last=not args.no_channels_last,
+                        label_smoothing=args.label_smoothing)
+    try:
+        row = train(config, opts, args.data, args.out, progress=not args.no_progress)
+    except FileExistsError as exc:
+        raise CliError(str(exc)) from None
     if row.get("rank", 0) != 0:  # under torchrun only rank 0 reports
+        return EXIT_OK
+    if "stopped" in row:
+        where = row["stopped"]
+        print(json.dumps(row) if args.json else f"stopped at epoch {where['epoch'] + 1} step {where['step']} "
+              f"({where['signal'] or 'requested'}); the state is in {args.out}/train_state.pt: continue with the "
+              f"same command and --resume", file=sys.stdout if args.json else sys.stderr)
+        return EXIT_STOPPED
+    if not row:
+        print(json.dumps(row) if args.json else f"{args.out}: nothing to train (already at --epochs)")
         return EXIT_OK
     print(json.dumps(row) if args.json else f"trained: {args.out}/checkpoint.safetensors  "
           f"test top-1 (QAT graph) {100 * row['test_top1_qat']:.2f}%")
@@ -328,7 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pbkit",
         description="PopBin binary neural networks: train on CIFAR-10, export to C, run on Cortex-M.",
-        epilog="Exit codes: 0 ok, 1 error (message on stderr), 2 usage, 3 board/model mismatch.",
+        epilog="Exit codes: 0 ok, 1 error (message on stderr), 2 usage, 3 board/model mismatch, "
+               "130 training stopped by a signal (state saved; continue with --resume).",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -346,14 +361,20 @@ def build_parser() -> argparse.ArgumentParser:
                    "--teacher (docs/modes.md)")
     p.add_argument("--division", default="c_times_a", help="PopBin delta = N / division_num: c_plus_a, n_plus_a, "
                    "c_times_a (default), n_times_a or minmax (docs/integer-contract.md)")
-    p.add_argument("--branch-ste", choices=["clipped", "identity"], default="clipped",
-                   help="pseudo-gradient of the branch sign sign(BN(p)): clipped where |BN(p)| > 1 (default) or "
-                   "identity; training only, the exported model computes the same either way")
-    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--branch-ste", choices=["clipped", "identity", "approx"], default="clipped",
+                   help="pseudo-gradient of the branch sign sign(BN(p)): clipped where |BN(p)| > 1 (default), "
+                   "identity, or approx (Bi-Real's 2 - 2|x|); training only, the exported model is the same")
+    p.add_argument("--branch-levels", type=int, choices=[2, 3], default=2,
+                   help="values the popbin branch adds: 2 = +-delta (one compare per output, default), 3 = "
+                   "-delta/0/+delta (two compares; eval and the integer reference run it, the C kernels not yet)")
+    p.add_argument("--epochs", type=int, default=30, help="epochs in the run (default 30)")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate of the one-cycle schedule")
-    p.add_argument("--schedule", choices=["onecycle", "cosine"], default="onecycle",
-                   help="learning-rate schedule: one-cycle (default) or 1-epoch warm-up + cosine")
+    p.add_argument("--schedule", choices=["onecycle", "cosine", "linear"], default="onecycle",
+                   help="learning-rate schedule: one-cycle (default), or 1-epoch warm-up then cosine or linear "
+                   "decay to 0; --resume --epochs stretches what is left of it (trainer/schedule.py)")
+    p.add_argument("--label-smoothing", type=float, default=0.0, help="label smoothing of the cross-entropy "
+                   "(default 0)")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: cuda when available)")
     p.add_argument("--weight-decay", type=float, default=0.0, help="on real-valued parameters only")
     p.add_argument("--two-step", action="store_true", help="two-step training: the first half of the epochs "
@@ -380,7 +401,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--download", action="store_true",
                    help="fetch the official CIFAR-10 archive (MD5-checked) when --data has no batches")
     p.add_argument("--out", required=True, help="run folder")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped (mid-epoch "
+                   "after SIGINT/SIGTERM, bit-identical to an uninterrupted run); --epochs may be raised to "
+                   "extend it; other options that change the result must match the run's")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the final metrics as JSON")
     p.set_defaults(func=_cmd_train)

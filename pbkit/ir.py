@@ -8,6 +8,8 @@ Conventions (the integer contract, docs/integer-contract.md):
   sums exactly N = 9 * in_channels products: p = N - 2 * popcount(a XOR w).
 - PopBin (kind "popbin"): b = +1 when popcount(a XOR w) <= popcount_threshold[o], else -1;
   x_out = shortcut + delta * b.
+- Ternary PopBin (kind "ternary"): the branch adds +delta when popcount <= popcount_threshold[o], 0 when
+  popcount_threshold[o] < popcount <= zero_threshold[o], and -delta above: two compares, no multiply.
 - Baseline (kind "requant"): x_out = shortcut + ((p * multiplier[o] + bias[o]) >> shift), an
   arithmetic (flooring) shift of an int32 product: the integer multiply + shift the deck counts.
 - Stem: s = conv3x3(pixel - 128, int8 weight, zero padding); level = -stem_max + #{k: s >= T[c, k]}.
@@ -46,10 +48,11 @@ class BlockIR:
     weight_bits: np.ndarray  # uint8 {0,1} [Cout, 3, 3, Cin] (OHWI)
     popcount_threshold: np.ndarray  # int32 [Cout], in -1..N (popbin; zeros for requant)
     delta: int  # added or subtracted, on the output grid (popbin; 0 for requant)
-    kind: str = "popbin"  # or "requant" (the baseline)
+    kind: str = "popbin"  # "ternary" (-delta, 0, +delta) or "requant" (the baseline)
     multiplier: np.ndarray | None = None  # int32 [Cout] (requant)
     bias: np.ndarray | None = None  # int32 [Cout], rounding offset included (requant)
     shift: int = 0  # requant: one right shift per layer
+    zero_threshold: np.ndarray | None = None  # int32 [Cout], >= popcount_threshold (ternary): above it, -delta
 
     @property
     def fan_in(self) -> int:
@@ -57,7 +60,7 @@ class BlockIR:
 
     def branch_bound(self) -> int:
         """Largest |value| the conv branch adds to the residual stream, in output-grid units."""
-        if self.kind == "popbin":
+        if self.kind in ("popbin", "ternary"):
             return abs(self.delta)
         n = self.fan_in
         m, b = self.multiplier.astype(np.int64), self.bias.astype(np.int64)
@@ -111,10 +114,13 @@ class IntegerModel:
             add(blk.rsign_threshold, "<i4")
             add(blk.weight_bits, "u1")
             add(blk.popcount_threshold, "<i4")
-            if blk.kind != "popbin":  # popbin hashes stay as they were before requant blocks existed
+            if blk.kind == "requant":  # popbin hashes stay as they were before other kinds existed
                 parts.append(f"{blk.kind} shift {blk.shift}".encode())
                 add(blk.multiplier, "<i4")
                 add(blk.bias, "<i4")
+            elif blk.kind == "ternary":
+                parts.append(b"ternary")
+                add(blk.zero_threshold, "<i4")
         add(self.head.weight, "<i1")
         add(self.head.bias, "<i4")
         if self.head.pool_shift:  # models without a pool shift keep the hashes they had before it existed

@@ -8,14 +8,16 @@ from pbkit.trainer.data import load_sample
 from pbkit.trainer.model import ModelConfig, build_model
 
 
-def random_model(base_channels: int, seed: int = 0, mode: str = "popbin", model_name: str = "reactnet18"):
+def random_model(base_channels: int, seed: int = 0, mode: str = "popbin", model_name: str = "reactnet18",
+                 branch_levels: int = 2):
     """A model whose folds exercise negative scales, flipped channels and off-grid thresholds.
 
     mode "baseline" folds to requant blocks (multiply + shift), "ptq-popcount" and
     "simple-qat-popcount" to popbin blocks with their own deltas.
     """
     torch.manual_seed(seed)
-    model = build_model(ModelConfig(model=model_name, width=base_channels / 64, mode=mode))
+    model = build_model(ModelConfig(model=model_name, width=base_channels / 64, mode=mode,
+                                    branch_levels=branch_levels))
     with torch.no_grad():
         for mod in model.modules():
             if isinstance(mod, torch.nn.BatchNorm2d):

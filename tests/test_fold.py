@@ -139,3 +139,32 @@ def test_check_ranges_refuses_a_head_without_the_shift_it_needs():
     ir.head.pool_shift = 0
     with pytest.raises(OverflowError, match="head accumulator bound"):
         check_ranges(ir)
+
+
+@pytest.mark.parametrize("channels", [8, 24])
+def test_a_ternary_branch_folds_to_two_ordered_thresholds_and_keeps_parity(channels):
+    model = random_model(channels, seed=11, branch_levels=3)
+    images = tiny_images(6)
+    ir = fold_model(model)
+    assert {b.kind for b in ir.blocks} == {"ternary"}
+    for blk in ir.blocks:
+        assert np.all(blk.popcount_threshold <= blk.zero_threshold)
+        assert blk.zero_threshold.min() >= -1 and blk.zero_threshold.max() <= blk.fan_in
+    expected = reference.run(ir, images.numpy())
+    assert np.array_equal(integer_logits(ir, images).numpy(), expected)
+    assert np.array_equal(model(images).argmax(1).numpy(), expected.argmax(1))
+    with torch.no_grad():
+        float_cls = model.float_forward(tiny_images(32)).argmax(1)
+    assert (float_cls == model(tiny_images(32)).argmax(1)).float().mean() >= 0.9
+    assert ir.sha256() != fold_model(random_model(channels, seed=11)).sha256()
+
+
+def test_the_ternary_branch_adds_zero_between_its_thresholds():
+    from pbkit.codegen.reference import _branch
+    from pbkit.ir import BlockIR
+
+    blk = BlockIR(in_channels=8, out_channels=1, stride=1, rsign_threshold=np.zeros(8, np.int32),
+                  weight_bits=np.zeros((1, 3, 3, 8), np.uint8), popcount_threshold=np.array([30], np.int32),
+                  delta=5, kind="ternary", zero_threshold=np.array([40], np.int32))
+    counts = np.array([[0], [30], [31], [40], [41], [72]])
+    assert _branch(blk, counts).ravel().tolist() == [5, 5, 0, 0, -5, -5]

@@ -113,3 +113,22 @@ def test_two_step_first_step_uses_real_weights():
     assert not torch.equal(binary, real)
     model.set_binary_weights(True)
     assert torch.equal(model(images), binary)
+
+
+def test_a_three_level_branch_adds_minus_delta_zero_or_delta():
+    from pbkit.trainer.fold import fold_model
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(width=0.125, branch_levels=3))
+    images = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8)
+    model.train()
+    stem = model.stem(images.float() - 128.0)
+    block = model.blocks[0]
+    step = block(stem) - block.shortcut(stem)
+    units = torch.unique(torch.round(step / block.delta() * 1e6) / 1e6)
+    assert set(units.tolist()) <= {-1.0, 0.0, 1.0} and 0.0 in units.tolist()
+    model.float_forward(images).sum().backward()
+    assert model.blocks[0].weight.grad.abs().sum() > 0
+    assert {b.kind for b in fold_model(model.eval()).blocks} == {"ternary"}
+    with pytest.raises(ValueError, match="need --mode popbin"):
+        ModelConfig(mode="baseline", branch_levels=3)

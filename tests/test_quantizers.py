@@ -1,6 +1,14 @@
 import torch
 
-from pbkit.trainer.quantizers import binary_sign, quantize_int8, round_ste, sign_identity_ste, sign_ste
+from pbkit.trainer.quantizers import (
+    binary_sign,
+    levels_ste,
+    quantize_int8,
+    round_ste,
+    sign_approx_ste,
+    sign_identity_ste,
+    sign_ste,
+)
 
 
 def test_sign_of_zero_is_plus_one():
@@ -37,3 +45,21 @@ def test_int8_levels_are_symmetric_and_bounded():
     assert q.abs().max() == 127 and q.dtype == torch.float32
     assert torch.equal(q, q.round())
     assert torch.allclose(q * scale, w, atol=float(scale.max()) / 2 + 1e-6)
+
+
+def test_three_levels_round_half_up_inside_the_clipped_window():
+    x = torch.tensor([-2.0, -0.75, -0.5, -0.25, 0.0, 0.49, 0.5, 3.0], requires_grad=True)
+    y = levels_ste(x, 3)
+    assert y.tolist() == [-1.0, -1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0]
+    y.sum().backward()
+    assert x.grad.tolist() == [0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0]
+    two = torch.tensor([-0.5, -0.0, 0.0, 2.0])
+    assert torch.equal(levels_ste(two, 2), sign_ste(two))
+
+
+def test_approx_sign_ste_weighs_the_gradient_by_two_minus_two_abs_x():
+    x = torch.tensor([-1.5, -0.5, 0.0, 0.25, 1.0], requires_grad=True)
+    y = sign_approx_ste(x)
+    assert y.tolist() == [-1.0, -1.0, 1.0, 1.0, 1.0]
+    y.sum().backward()
+    assert x.grad.tolist() == [0.0, 1.0, 2.0, 1.5, 0.0]

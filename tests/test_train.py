@@ -1,4 +1,5 @@
 import csv
+import json
 
 import pytest
 import torch
@@ -32,10 +33,7 @@ def test_resume_reaches_the_same_weights_as_an_uninterrupted_run(tmp_path):
     # Interrupt after epoch 1 of a fresh run, then resume it.
     train(CONFIG, _opts(epochs=2, stop_after=1), data, tmp_path / "resumed", progress=False)
     train(CONFIG, _opts(epochs=2, resume=True), data, tmp_path / "resumed", progress=False)
-    a, _ = load_checkpoint(tmp_path / "straight" / "checkpoint.safetensors")
-    b, _ = load_checkpoint(tmp_path / "resumed" / "checkpoint.safetensors")
-    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
-        assert torch.equal(x, y), name
+    _same_weights(tmp_path / "straight", tmp_path / "resumed")
 
 
 def test_an_existing_run_is_never_overwritten(tmp_path):
@@ -55,17 +53,96 @@ def test_cosine_schedule_warms_up_then_decays(tmp_path):
     assert lrs[0] > lrs[1] > lrs[2]  # after the first (warm-up) epoch the rate only falls
 
 
-def test_resume_refuses_a_checkpoint_and_state_from_different_epochs(tmp_path):
-    from pbkit.trainer.checkpoint import load_train_state, save_train_state
+def _same_weights(a_dir, b_dir) -> None:
+    a, _ = load_checkpoint(a_dir / "checkpoint.safetensors")
+    b, _ = load_checkpoint(b_dir / "checkpoint.safetensors")
+    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        assert torch.equal(x, y), name
+
+
+def test_a_run_stopped_mid_epoch_resumes_bit_identically(tmp_path):
+    data = str(write_tiny_cifar(tmp_path / "cifar"))
+    straight = train(CONFIG, _opts(epochs=2), data, tmp_path / "straight", progress=False)
+    # 4 steps per epoch: stop after step 2 of epoch 1, then after step 2 of epoch 2 (6 steps in all).
+    first = train(CONFIG, _opts(epochs=2, stop_after_steps=2), data, tmp_path / "resumed", progress=False)
+    assert first["stopped"] == {"epoch": 0, "step": 2, "signal": None}
+    second = train(CONFIG, _opts(epochs=2, stop_after_steps=6, resume=True), data, tmp_path / "resumed",
+                   progress=False)
+    assert second["stopped"] == {"epoch": 1, "step": 2, "signal": None}
+    with (tmp_path / "resumed" / "metrics.csv").open() as f:
+        assert [r["epoch"] for r in csv.DictReader(f)] == ["1"]  # only finished epochs are rows
+    third = train(CONFIG, _opts(epochs=2, resume=True), data, tmp_path / "resumed", progress=False)
+    assert "stopped" not in third and third["params_sha256"] == straight["params_sha256"]
+    assert third["train_loss"] == straight["train_loss"]  # the epoch's running totals survive the stop
+    _same_weights(tmp_path / "straight", tmp_path / "resumed")
+
+
+def test_resume_may_extend_a_finished_run_and_refuses_other_changes_by_name(tmp_path):
+    data = str(write_tiny_cifar(tmp_path / "cifar"))
+    run = tmp_path / "run"
+    train(CONFIG, _opts(epochs=2, schedule="cosine"), data, run, progress=False)
+    with pytest.raises(ValueError, match="--lr 0.002, not 0.01"):
+        train(CONFIG, _opts(epochs=3, schedule="cosine", lr=0.01, resume=True), data, run, progress=False)
+    with pytest.raises(ValueError, match="--schedule 'cosine', not 'onecycle'"):
+        train(CONFIG, _opts(epochs=3, resume=True), data, run, progress=False)
+    with pytest.raises(ValueError, match="would shorten it"):
+        train(CONFIG, _opts(epochs=1, schedule="cosine", resume=True), data, run, progress=False)
+    with pytest.raises(ValueError, match="mode='popbin', not the requested 'baseline'"):
+        train(ModelConfig(width=0.125, mode="baseline"), _opts(epochs=3, schedule="cosine", resume=True), data,
+              run, progress=False)
+    row = train(CONFIG, _opts(epochs=3, schedule="cosine", resume=True, threads=2), data, run, progress=False)
+    assert row["epoch"] == 3 and "stopped" not in row
+    with (run / "metrics.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [r["epoch"] for r in rows] == ["1", "2", "3"]
+    assert float(rows[2]["lr"]) == pytest.approx(0.0, abs=1e-12)  # the extension decays to 0 again
+
+
+def test_a_fresh_run_refuses_a_folder_that_holds_a_stopped_run(tmp_path):
+    data = str(write_tiny_cifar(tmp_path / "cifar"))
+    train(CONFIG, _opts(epochs=2, stop_after_steps=1), data, tmp_path / "run", progress=False)
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(CONFIG, _opts(epochs=2), data, tmp_path / "run", progress=False)
+
+
+def test_resume_refuses_a_state_from_an_older_pbkit(tmp_path):
+    from pbkit.trainer.checkpoint import CheckpointError, load_train_state, save_train_state
 
     data = str(write_tiny_cifar(tmp_path / "cifar"))
     run = tmp_path / "run"
     train(CONFIG, _opts(epochs=2, stop_after=1), data, run, progress=False)
     state = load_train_state(run / "train_state.pt")
-    state["epoch"] = 0
-    save_train_state(state, run / "train_state.pt")
-    with pytest.raises(ValueError, match="interrupted between the two writes"):
+    save_train_state({"optimizer": state["optimizer"], "epoch": 1}, run / "train_state.pt")
+    with pytest.raises(CheckpointError, match="older pbkit"):
         train(CONFIG, _opts(epochs=2, resume=True), data, run, progress=False)
+
+
+def test_sigterm_stops_pbkit_train_cleanly_and_resume_matches_a_straight_run(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    data = str(write_tiny_cifar(tmp_path / "cifar"))
+    straight = train(CONFIG, _opts(epochs=6), data, tmp_path / "straight", progress=False)
+    cmd = [sys.executable, "-m", "pbkit", "train", "--width", "0.125", "--epochs", "6", "--batch-size", "25",
+           "--threads", "1", "--data", data, "--out", str(tmp_path / "run"), "--no-progress", "--json"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (tmp_path / "run" / "train_state.pt").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    if proc.returncode == 0:  # the run was faster than the signal: nothing to resume, still equal
+        row = json.loads(out)
+    else:
+        assert proc.returncode == 130, err
+        assert json.loads(out)["stopped"]["signal"] == "SIGTERM"
+        resumed = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=300)
+        assert resumed.returncode == 0, resumed.stderr
+        row = json.loads(resumed.stdout)
+    assert row["params_sha256"] == straight["params_sha256"]
 
 
 def test_resume_equivalence_holds_for_the_baseline_and_two_step_training(tmp_path):

@@ -78,17 +78,27 @@ def fold_requant_block(blk) -> BlockIR:
     )
 
 
-def fold_block(blk) -> BlockIR:
-    """b = sign(BN(p)) == (popcount(a XOR w) <= popcount_threshold), p = N - 2 popcount."""
-    n = blk.fan_in
-    bn_scale, bn_shift = _bn_affine(blk.bn)
+def _popcount_threshold(n: int, bn_scale: torch.Tensor, bn_shift: torch.Tensor, boundary: float) -> torch.Tensor:
+    """The largest popcount c with BN(p) >= boundary, p = N - 2c on channel-flipped weights; -1 for none."""
     magnitude = bn_scale.abs()
     safe = torch.where(magnitude > 0, magnitude, torch.ones_like(magnitude))
-    theta = _ceil_clamped(-bn_shift / safe)  # p' >= theta, with p' = p on flipped weights
-    pc_threshold = torch.floor((n - theta) / 2)
-    pc_threshold = torch.where(magnitude > 0, pc_threshold,
-                               torch.where(bn_shift >= 0, float(n), -1.0))
-    pc_threshold = torch.clamp(pc_threshold, -1, n)
+    theta = _ceil_clamped((boundary - bn_shift) / safe)  # p' >= theta, with p' = p on flipped weights
+    threshold = torch.floor((n - theta) / 2)
+    threshold = torch.where(magnitude > 0, threshold, torch.where(bn_shift >= boundary, float(n), -1.0))
+    return torch.clamp(threshold, -1, n)
+
+
+def fold_block(blk) -> BlockIR:
+    """Two levels: b = sign(BN(p)) == (popcount(a XOR w) <= popcount_threshold), p = N - 2 popcount.
+
+    Three levels (ternary): BN(p) >= 1/2 adds +delta, BN(p) < -1/2 adds -delta, between adds 0, i.e.
+    popcount <= popcount_threshold, popcount <= zero_threshold (the rounding of `levels_ste`).
+    """
+    n = blk.fan_in
+    bn_scale, bn_shift = _bn_affine(blk.bn)
+    ternary = getattr(blk, "branch_levels", 2) == 3
+    pc_threshold = _popcount_threshold(n, bn_scale, bn_shift, 0.5 if ternary else 0.0)
+    zero_threshold = _popcount_threshold(n, bn_scale, bn_shift, -0.5) if ternary else None
     bits = (blk.weight.detach() >= 0)
     bits = bits ^ (bn_scale < 0).view(-1, 1, 1, 1)
     rsign = torch.floor(blk.rsign_threshold.detach().double() * blk.grid_in + 0.5)
@@ -98,7 +108,8 @@ def fold_block(blk) -> BlockIR:
         rsign_threshold=rsign.to(torch.int32).numpy(),
         weight_bits=bits.permute(0, 2, 3, 1).contiguous().to(torch.uint8).numpy(),
         popcount_threshold=pc_threshold.to(torch.int32).numpy(),
-        delta=delta,
+        delta=delta, kind="ternary" if ternary else "popbin",
+        zero_threshold=None if zero_threshold is None else zero_threshold.to(torch.int32).numpy(),
     )
 
 

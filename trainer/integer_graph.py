@@ -39,7 +39,11 @@ def _integer_batch(ir: IntegerModel, images: torch.Tensor) -> torch.Tensor:
                                   + _t(blk.bias).view(1, -1, 1, 1)) / 2.0**blk.shift)
         else:
             popcount = (blk.fan_in - p) / 2
-            branch = blk.delta * torch.where(popcount <= _t(blk.popcount_threshold).view(1, -1, 1, 1), 1.0, -1.0)
+            plus = (popcount <= _t(blk.popcount_threshold).view(1, -1, 1, 1)).to(torch.float64)
+            if blk.kind == "ternary":  # +delta, 0 or -delta
+                branch = blk.delta * (plus + (popcount <= _t(blk.zero_threshold).view(1, -1, 1, 1)) - 1)
+            else:
+                branch = blk.delta * (2 * plus - 1)
         if blk.stride == 2:
             x = F.avg_pool2d(x, 2) * 4  # exact sum of the 2x2 window
         if blk.out_channels == 2 * blk.in_channels:

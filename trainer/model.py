@@ -14,7 +14,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .quantizers import fake_quant_to_grid, quantize_int8, round_ste, sign_identity_ste, sign_ste
+from .quantizers import (
+    fake_quant_to_grid,
+    levels_ste,
+    quantize_int8,
+    round_ste,
+    sign_approx_ste,
+    sign_identity_ste,
+    sign_ste,
+)
 
 MODELS = ("reactnet18", "birealnet18")  # ReActNet: learnable RSign thresholds; Bi-Real: sign at 0
 # baseline: BN then requantization to the residual grid (integer multiply + shift on the device);
@@ -26,8 +34,12 @@ EXPORTABLE_MODES = ("popbin", "baseline", "ptq-popcount", "simple-qat-popcount")
 # PopBin's division_num rules (the deck's five rows): delta = N / division_num, N = 9 C.
 DIVISIONS = ("c_plus_a", "n_plus_a", "c_times_a", "n_times_a", "minmax")
 # The pseudo-gradient of the branch sign, sign(BN(p)): "clipped" passes it where |BN(p)| <= 1,
-# "identity" everywhere. Training only: the forward, the fold and the device are the same.
-BRANCH_STES = ("clipped", "identity")
+# "identity" everywhere, "approx" weighs it by 2 - 2|BN(p)| (Bi-Real's ApproxSign). Training only:
+# the forward, the fold and the device are the same.
+BRANCH_STES = ("clipped", "identity", "approx")
+# Values the popbin branch adds: 2 = +-delta (one compare per output, the deck's PopBin); 3 = -delta, 0,
+# +delta (two compares per output, still no multiply). Only 2 exports today.
+BRANCH_LEVELS = (2, 3)
 
 
 @dataclass(frozen=True)
@@ -42,6 +54,7 @@ class ModelConfig:
     stem_max: int = 4  # stem output levels: -stem_max..stem_max units (2*stem_max compares)
     num_classes: int = 10
     branch_ste: str = "clipped"
+    branch_levels: int = 2
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -50,6 +63,10 @@ class ModelConfig:
             raise ValueError(f"unknown mode {self.mode!r}; available: {', '.join(MODES)}")
         if self.division not in DIVISIONS:
             raise ValueError(f"unknown division rule {self.division!r}; available: {', '.join(DIVISIONS)}")
+        if self.branch_levels not in BRANCH_LEVELS:
+            raise ValueError(f"branch_levels must be one of {BRANCH_LEVELS}, not {self.branch_levels}")
+        if self.branch_levels != 2 and (self.mode != "popbin" or self.branch_ste != "clipped"):
+            raise ValueError("branch_levels other than 2 need --mode popbin and the clipped branch STE")
         if self.branch_ste not in BRANCH_STES:
             raise ValueError(f"unknown branch STE {self.branch_ste!r}; available: {', '.join(BRANCH_STES)}")
         c0 = 64 * self.width
@@ -109,7 +126,7 @@ class PopBinBlock(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, stride: int, grid_in: int,
                  division: str = "c_times_a", learn_rsign: bool = True, mode: str = "popbin",
-                 branch_ste: str = "clipped") -> None:
+                 branch_ste: str = "clipped", branch_levels: int = 2) -> None:
         super().__init__()
         if stride not in (1, 2) or out_channels not in (in_channels, 2 * in_channels):
             raise ValueError("a block keeps its channels, or doubles them with stride 2")
@@ -117,7 +134,8 @@ class PopBinBlock(nn.Module):
         self.grid_in = grid_in
         self.grid_out = grid_in * 4 if stride == 2 else grid_in
         self.division, self.mode = division, mode
-        self.branch_sign = sign_identity_ste if branch_ste == "identity" else sign_ste
+        self.branch_sign = {"clipped": sign_ste, "identity": sign_identity_ste, "approx": sign_approx_ste}[branch_ste]
+        self.branch_levels = branch_levels
         # Two-step training runs its first step with real-valued weights (binary activations only).
         self.binary_weights = True
         if learn_rsign:
@@ -175,6 +193,8 @@ class PopBinBlock(nn.Module):
         p = F.conv2d(pad_minus_one(a), w, stride=self.stride)
         if self.mode == "baseline":  # BN's output requantized to the residual grid (multiply + shift on device)
             return self.shortcut(x) + fake_quant_to_grid(self.bn(p), self.grid_out)
+        if self.branch_levels != 2:
+            return self.shortcut(x) + self.delta() * levels_ste(self.bn(p), self.branch_levels)
         b = self.branch_sign(self.bn(p))
         return self.shortcut(x) + self.delta() * b
 
@@ -193,7 +213,7 @@ class PopBinNet18(nn.Module):
                 stride = 2 if (stage > 0 and i == 0) else 1
                 blk = PopBinBlock(c_in, c_out, stride, grid, config.division,
                                   learn_rsign=config.model == "reactnet18", mode=config.mode,
-                                  branch_ste=config.branch_ste)
+                                  branch_ste=config.branch_ste, branch_levels=config.branch_levels)
                 blocks.append(blk)
                 c_in, grid = c_out, blk.grid_out
         self.blocks = nn.ModuleList(blocks)

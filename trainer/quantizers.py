@@ -39,6 +39,20 @@ class _SignIdentitySTE(torch.autograd.Function):
         return grad
 
 
+class _SignApproxSTE(torch.autograd.Function):
+    """Forward: +1 where x >= 0, else -1. Backward: Bi-Real's ApproxSign, grad * max(0, 2 - 2|x|)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        return binary_sign(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (x,) = ctx.saved_tensors
+        return grad * torch.clamp(2 - 2 * x.abs(), min=0.0)
+
+
 class _RoundSTE(torch.autograd.Function):
     """Forward: round half up (floor(x + 0.5)), matching the exporter. Backward: identity."""
 
@@ -59,6 +73,24 @@ def sign_ste(x: torch.Tensor) -> torch.Tensor:
 def sign_identity_ste(x: torch.Tensor) -> torch.Tensor:
     """Binarize to +-1 with sign(0) = +1 and an unclipped straight-through gradient."""
     return _SignIdentitySTE.apply(x)
+
+
+def sign_approx_ste(x: torch.Tensor) -> torch.Tensor:
+    """Binarize to +-1 with sign(0) = +1 and Bi-Real's piecewise-quadratic pseudo-gradient 2 - 2|x|."""
+    return _SignApproxSTE.apply(x)
+
+
+def levels_ste(x: torch.Tensor, levels: int) -> torch.Tensor:
+    """x clamped to [-1, 1] and rounded (half up) to `levels` equally spaced values from -1 to 1.
+
+    levels = 2 is `sign_ste` exactly (values +-1, threshold 0); levels = 3 gives -1, 0, 1 with
+    thresholds -1/2 and 1/2. The pseudo-gradient is the clipped straight-through one of `sign_ste`.
+    """
+    if levels == 2:
+        return sign_ste(x)
+    half_steps = (levels - 1) / 2
+    index = torch.clamp(round_ste((torch.clamp(x, -1.0, 1.0) + 1) * half_steps), 0, levels - 1)
+    return index / half_steps - 1
 
 
 def round_ste(x: torch.Tensor) -> torch.Tensor:

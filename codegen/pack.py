@@ -78,18 +78,32 @@ def fast_weight_words(weight_bits: np.ndarray) -> np.ndarray:
     return np.stack(_derive3(groups[..., 0], groups[..., 1], groups[..., 2]), axis=-1).reshape(cout, -1)
 
 
-def fast_interleave_thresholds(words: np.ndarray, threshold: np.ndarray) -> np.ndarray:
+def _threshold_tables(threshold: np.ndarray, zero_threshold: np.ndarray | None) -> list[np.ndarray]:
+    """The popcount thresholds a block's branch compares against: one table (popbin) or, ternary, the plus
+    thresholds and then the zero ones; each in -1..9 * Cin, which int16 holds for Cin < 3641."""
+    tables = [np.asarray(threshold, dtype=np.int64)]
+    if zero_threshold is not None:
+        tables.append(np.asarray(zero_threshold, dtype=np.int64))
+    for t in tables:
+        if t.min() < -(2**15) or t.max() >= 2**15:
+            raise ValueError("popcount thresholds outside int16")
+    return tables
+
+
+def _int16_pair_words(t: np.ndarray) -> np.ndarray:
+    """int16 pairs in words, channel 2k low and 2k + 1 high (0 above an odd last channel)."""
+    if len(t) % 2:
+        t = np.append(t, 0)
+    return ((t[0::2] & 0xFFFF) | (t[1::2] & 0xFFFF) << 16).astype(np.uint32)
+
+
+def fast_interleave_thresholds(words: np.ndarray, threshold: np.ndarray,
+                               zero_threshold: np.ndarray | None = None) -> np.ndarray:
     """The fast popbin stream: the weights of two output channels, then one word with both popcount
     thresholds as int16 (the even channel's in the low half); an odd last channel gets its own word.
-    Thresholds lie in -1..9 * Cin, which int16 holds for Cin < 3641 (the fast kernel takes 512)."""
-    t = np.asarray(threshold, dtype=np.int64)
-    if t.min() < -(2**15) or t.max() >= 2**15:
-        raise ValueError("popcount thresholds outside int16")
-    rows = []
-    for o in range(0, len(t), 2):
-        pair = t[o:o + 2]
-        tail = int(pair[0]) & 0xFFFF | (int(pair[1]) & 0xFFFF) << 16 if len(pair) == 2 else int(pair[0]) & 0xFFFF
-        rows.append(np.concatenate([words[o:o + 2].ravel(), np.array([tail], dtype=np.uint32)]))
+    A ternary block (zero_threshold given) follows the plus thresholds' word with the zero thresholds' one."""
+    tails = np.stack([_int16_pair_words(t) for t in _threshold_tables(threshold, zero_threshold)], axis=1)
+    rows = [np.concatenate([words[o:o + 2].ravel(), tails[o // 2]]) for o in range(0, len(words), 2)]
     return np.concatenate(rows).astype(np.uint32)
 
 
@@ -222,14 +236,17 @@ def _ror16(words: np.ndarray) -> np.ndarray:
 LANE_PAIR_MAX_CHANNELS = 32
 
 
-def lane_pair_words_per_pair(in_channels: int) -> int:
-    """Stream words per pair of output channels in the lane-pair layout: 12 per stream, then the thresholds."""
-    return (12 if in_channels <= HALVES_MAX_CHANNELS else 24) + 1
+def lane_pair_words_per_pair(in_channels: int, ternary: bool = False) -> int:
+    """Stream words per pair of output channels in the lane-pair layout: 12 per stream, then the thresholds
+    (one word, two for a ternary block)."""
+    return (12 if in_channels <= HALVES_MAX_CHANNELS else 24) + (2 if ternary else 1)
 
 
-def fast_lane_pair_words(weight_bits: np.ndarray, threshold: np.ndarray) -> np.ndarray:
+def fast_lane_pair_words(weight_bits: np.ndarray, threshold: np.ndarray,
+                         zero_threshold: np.ndarray | None = None) -> np.ndarray:
     """PopBin, at most 32 input channels: {0,1} weights [Cout, 3, 3, Cin] and popcount thresholds [Cout] ->
     uint32 [ceil(Cout / 2), lane_pair_words_per_pair(Cin)], the stream of pb_binconv3x3_popbin.c's lane pairs.
+    A ternary block's zero thresholds (zero_threshold) follow as one more word per pair.
 
     Output channels go in pairs, the even one in lanes 0-15 of every word and the odd one in lanes 16-31, so
     that one carry-save count (pb_count9_bytes) gives both channels' popcounts as the two 16-bit halves of its
@@ -238,24 +255,20 @@ def fast_lane_pair_words(weight_bits: np.ndarray, threshold: np.ndarray) -> np.n
       17 to 32 channels: two streams, a and ror(a, 16): the first gives the even channel its input channels
         of bits 0-15 and the odd one those of bits 16-31, the second the other halves.
     Per pair and stream: the weight side of its three groups (one window row each: w0, w0^w1, w0^w2,
-    w0^w1^w2); then both thresholds as int16 (the even channel's low). An odd last channel pairs with zero
-    weights, whose half the kernel ignores.
+    w0^w1^w2); then both thresholds as int16 (the even channel's low), and the zero thresholds likewise
+    (ternary). An odd last channel pairs with zero weights, whose half the kernel ignores.
     """
     cout, _, _, cin = weight_bits.shape
     if cin > LANE_PAIR_MAX_CHANNELS:
         raise ValueError(f"{cin} input channels: the lane-pair layout takes at most {LANE_PAIR_MAX_CHANNELS}")
     taps = pack_channels_fast(weight_bits).reshape(cout, 9)
-    t = np.asarray(threshold, dtype=np.int64)
-    if t.min() < -(2**15) or t.max() >= 2**15:
-        raise ValueError("popcount thresholds outside int16")
+    tails = [_int16_pair_words(t) for t in _threshold_tables(threshold, zero_threshold)]
     if cout % 2:
         taps = np.concatenate([taps, np.zeros((1, 9), dtype=np.uint32)])
-        t = np.append(t, 0)
     streams = [lane_pair_activation(taps)] if cin <= HALVES_MAX_CHANNELS else [taps, _ror16(taps)]
     parts = []
     for words in streams:
         lanes = (words[0::2] & np.uint32(0xFFFF)) | (words[1::2] & np.uint32(0xFFFF0000))  # [pairs, 9]
         rows = lanes.reshape(len(lanes), 3, 3)
         parts.append(np.stack(_derive3(rows[..., 0], rows[..., 1], rows[..., 2]), axis=-1).reshape(len(lanes), 12))
-    tail = (t[0::2] & 0xFFFF) | (t[1::2] & 0xFFFF) << 16
-    return np.concatenate([*parts, tail[:, None].astype(np.uint32)], axis=1).astype(np.uint32)
+    return np.concatenate([*parts, *(tail[:, None] for tail in tails)], axis=1).astype(np.uint32)

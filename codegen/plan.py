@@ -73,7 +73,7 @@ def plan_memory(ir: IntegerModel, kernel: str = "reference") -> MemoryPlan:
         if blk.stride == 2:
             h, w = h // 2, w // 2
         residual = max(residual, h * w * blk.out_channels)
-        if fast and blk.kind == "popbin" and blk.in_channels <= LANE_PAIR_MAX_CHANNELS:  # lane pairs
+        if fast and blk.kind in ("popbin", "ternary") and blk.in_channels <= LANE_PAIR_MAX_CHANNELS:  # lane pairs
             weight_bytes += 4 * (lane_pair_words_per_pair(blk.in_channels) - 1) * ((blk.out_channels + 1) // 2)
         else:
             weight_bytes += 4 * blk.out_channels * (fast_words_per_channel(blk.in_channels) if fast
@@ -81,8 +81,9 @@ def plan_memory(ir: IntegerModel, kernel: str = "reference") -> MemoryPlan:
         threshold_bytes += 4 * ((blk.in_channels + 1) // 2 if fast and residual_bits == 16 else blk.in_channels)
         if blk.kind == "requant":  # int32 multiplier + bias per output channel, no popcount threshold
             requant_bytes += 8 * blk.out_channels
-        else:  # fast: two int16 thresholds a word, in the weight stream
-            threshold_bytes += 4 * ((blk.out_channels + 1) // 2 if fast else blk.out_channels)
+        else:  # fast: two int16 thresholds a word, in the weight stream; ternary: two tables
+            tables = 2 if blk.kind == "ternary" else 1
+            threshold_bytes += tables * 4 * ((blk.out_channels + 1) // 2 if fast else blk.out_channels)
     return MemoryPlan(
         residual_bits=residual_bits, residual_elements=residual, bit_buffer_words=bit_words,
         head_scratch_words=ir.head.weight.shape[1], weight_bytes=weight_bytes,

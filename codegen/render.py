@@ -63,13 +63,18 @@ def _branch(blk: BlockIR, index: int, kernel: str) -> dict:
     popbin exports stay byte-identical; a requant block names its kind and its requant fields.
     The fast kernel reads popbin thresholds from the end of each channel's weights instead.
     """
-    if blk.kind == "popbin":
+    if blk.kind in ("popbin", "ternary"):
+        ternary = blk.kind == "ternary"
+        note = f"ternary, delta {blk.delta}" if ternary else f"delta {blk.delta}"
+        block_fields = [".kind = PB_BLOCK_TERNARY"] if ternary else []
         if kernel == "fast":
-            return {"note": f"delta {blk.delta}", "block_fields": [], "branch_arrays": [], "branch_fields": []}
-        name = f"popcount_threshold_{index}"
-        return {"note": f"delta {blk.delta}", "block_fields": [],
-                "branch_arrays": [{"name": name, "numbers": _int32_list(blk.popcount_threshold)}],
-                "branch_fields": [f".popcount_threshold = {name}"]}
+            return {"note": note, "block_fields": block_fields, "branch_arrays": [], "branch_fields": []}
+        tables = [("popcount_threshold", blk.popcount_threshold)] + ([("zero_threshold", blk.zero_threshold)]
+                                                                      if ternary else [])
+        return {"note": note, "block_fields": block_fields,
+                "branch_arrays": [{"name": f"{field}_{index}", "numbers": _int32_list(values)}
+                                  for field, values in tables],
+                "branch_fields": [f".{field} = {field}_{index}" for field, _ in tables]}
     if blk.kind == "requant":
         _check_requant(blk)
         multiplier, bias = f"multiplier_{index}", f"bias_{index}"
@@ -78,7 +83,8 @@ def _branch(blk: BlockIR, index: int, kernel: str) -> dict:
                                   {"name": bias, "numbers": _int32_list(blk.bias)}],
                 "branch_fields": [f".fan_in = {blk.fan_in}", f".shift = {blk.shift}",
                                   f".multiplier = {multiplier}", f".bias = {bias}"]}
-    raise ValueError(f"block {index}: unknown kind {blk.kind!r}; the kernels run popbin and requant blocks")
+    raise ValueError(f"block {index}: unknown kind {blk.kind!r}; the kernels run popbin, ternary and requant "
+                     "blocks")
 
 
 def _check_requant(blk: BlockIR) -> None:
@@ -102,12 +108,13 @@ def _weight_words(blk: BlockIR, kernel: str) -> np.ndarray:
     each pair of popbin channels with their popcount thresholds (firmware/kernels/pb_binconv_walk.h)."""
     if kernel != "fast":
         return pack_channels(blk.weight_bits)
-    if blk.kind == "popbin" and blk.in_channels <= LANE_PAIR_MAX_CHANNELS:
-        return fast_lane_pair_words(blk.weight_bits, blk.popcount_threshold)
+    zero = blk.zero_threshold if blk.kind == "ternary" else None
+    if blk.kind in ("popbin", "ternary") and blk.in_channels <= LANE_PAIR_MAX_CHANNELS:
+        return fast_lane_pair_words(blk.weight_bits, blk.popcount_threshold, zero)
     words = fast_weight_words(blk.weight_bits)
-    if blk.kind != "popbin":
+    if blk.kind == "requant":
         return words
-    return fast_interleave_thresholds(words, blk.popcount_threshold)
+    return fast_interleave_thresholds(words, blk.popcount_threshold, zero)
 
 
 def _rsign_thresholds(blk: BlockIR, kernel: str, bound: int, residual_bits: int) -> np.ndarray:
@@ -168,7 +175,7 @@ def build_context(ir: IntegerModel, kernel: str = "fast", source: str = "a pbkit
         "kernel_fast": 1 if kernel == "fast" else 0, "plan": plan.to_dict(),
         "input_shape": list(ir.input_shape), "num_classes": ir.num_classes,
         "stem": stem_tables(ir.stem, kernel),
-        "blocks": blocks,
+        "blocks": blocks, "has_ternary": any(blk.kind == "ternary" for blk in ir.blocks),
         "head": {"weight": ir.head.weight.ravel().tolist(), "bias": ir.head.bias.ravel().tolist(),
                  "positions": h * w, "channels": ir.head.weight.shape[1], "fields": _head_fields(ir)},
     }

@@ -366,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "identity, or approx (Bi-Real's 2 - 2|x|); training only, the exported model is the same")
     p.add_argument("--branch-levels", type=int, choices=[2, 3], default=2,
                    help="values the popbin branch adds: 2 = +-delta (one compare per output, default), 3 = "
-                   "-delta/0/+delta (two compares; eval and the integer reference run it, the C kernels not yet)")
+                   "-delta/0/+delta (two compares per output, no multiply; exported and run in C like the default)")
     p.add_argument("--epochs", type=int, default=30, help="epochs in the run (default 30)")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate of the one-cycle schedule")

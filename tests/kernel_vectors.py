@@ -39,7 +39,7 @@ RUNNER = KERNELS_TESTS / "pb_kernel_test.c"
 HOST_MAIN = KERNELS_TESTS / "pb_kernel_test_host.c"
 MODEL_ADAPTER = KERNELS_TESTS / "pb_kernel_test_model.c"
 #: The kernel kinds the runner knows, in the order of its PB_CASE_* constants (pb_kernel_test.h).
-KINDS = ("stem", "rsign", "sumpool", "popbin", "requant", "head")
+KINDS = ("stem", "rsign", "sumpool", "popbin", "requant", "head", "ternary")
 #: The fast kernel refuses windows of more words than its scratch holds (pb_binconv_walk.h).
 FAST_MAX_IN_WORDS = 16
 PB_ERR_SHAPE = -2
@@ -105,6 +105,11 @@ def _block(case: dict, rng: np.random.Generator, kind: str) -> BlockIR:
                   weight_bits=rng.integers(0, 2, (cout, 3, 3, cin), dtype=np.uint8),
                   popcount_threshold=rng.integers(-1, 9 * cin + 1, cout).astype(np.int32),
                   delta=int(rng.integers(1, 50)), kind=kind)
+    if kind == "ternary":  # both thresholds near N / 2, where the counts lie: every level is taken
+        n = 9 * cin
+        spread = max(2, int(n ** 0.5))
+        blk.popcount_threshold = (n // 2 - rng.integers(0, spread, cout)).astype(np.int32)
+        blk.zero_threshold = np.minimum(n, blk.popcount_threshold + rng.integers(0, 2 * spread, cout)).astype(np.int32)
     if kind == "requant":  # small enough that p * M + B stays far inside int32 and the branch inside int16
         blk.delta, blk.shift = 0, 8
         blk.popcount_threshold = np.zeros(cout, dtype=np.int32)
@@ -189,7 +194,7 @@ def _head_case(case: dict, rng: np.random.Generator, build: Build, index: int) -
 
 
 _DRAW = {"stem": _stem_case, "rsign": _rsign_case, "sumpool": _sumpool_case, "popbin": _conv_case,
-         "requant": _conv_case, "head": _head_case}
+         "requant": _conv_case, "head": _head_case, "ternary": _conv_case}
 
 
 def _check_fits(values: np.ndarray, build: Build, what: str) -> None:

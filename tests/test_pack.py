@@ -155,3 +155,13 @@ def test_stem_estimate_is_exact_on_every_reachable_sum_or_refused():
     irregular = thresholds.copy()
     irregular[1, 4:] = 2**30  # levels past reach: no linear estimate stays within two of the count
     assert not pack.stem_fast_words(weight, irregular)[1]
+
+
+def test_a_ternary_stream_follows_the_plus_thresholds_with_the_zero_ones():
+    plus, zero = np.array([5, -1, 7]), np.array([9, 3, 7])
+    stream = fast_interleave_thresholds(np.arange(36, dtype=np.uint32).reshape(3, 12), plus, zero)
+    assert len(stream) == 36 + 4  # two channels' weights, two tail words; the odd last channel's own two
+    assert stream[24:26].tolist() == [0xFFFF0005, 3 << 16 | 9] and stream[38:].tolist() == [7, 7]
+    lanes = pack.fast_lane_pair_words(np.zeros((3, 3, 3, 8), np.uint8), plus, zero)
+    assert lanes.shape == (2, pack.lane_pair_words_per_pair(8, ternary=True))
+    assert lanes[:, -2].tolist() == [0xFFFF0005, 7] and lanes[:, -1].tolist() == [3 << 16 | 9, 7]

@@ -46,27 +46,68 @@ int pb_binconv3x3_popbin_path(const pb_binconv_params_t *p) {
     return p ? popbin_path(p) : PB_PATH_REFUSED;
 }
 
+/* Ternary blocks take the same paths: only the branch differs. */
+int pb_binconv3x3_ternary_path(const pb_binconv_params_t *p) {
+    return p ? popbin_path(p) : PB_PATH_REFUSED;
+}
+
+/* What a popcount adds: +delta up to the plus threshold, else -delta; ternary: 0 up to the zero threshold
+ * first, that is delta * ((count <= plus) + (count <= zero) - 1) with two compares and no multiply. */
+static inline __attribute__((always_inline)) int32_t popbin_level(int32_t count, int32_t plus, int32_t zero,
+                                                                  int32_t delta, int ternary) {
+    if (count <= plus) return delta;
+    return ternary && count <= zero ? 0 : -delta;
+}
+
 /* PopBin: the popcount itself is binarized; the branch adds +-delta, no scaling. The fast
- * layout keeps the thresholds of two channels, as int16, after their weights (one word of tail). */
+ * layout keeps the thresholds of two channels, as int16, after their weights (one word of tail;
+ * ternary: two, the plus thresholds, then the zero ones). */
 static inline __attribute__((always_inline)) int32_t popbin_branch(const pb_binconv_params_t *p, int o,
                                                                    uint32_t count, const uint32_t *tail) {
     const int32_t threshold = PB_KERNEL_FAST ? (int16_t)(tail[0] >> ((o & 1) << 4)) : p->popcount_threshold[o];
-    return (int32_t)count <= threshold ? p->delta : -p->delta;
+    return popbin_level((int32_t)count, threshold, 0, p->delta, 0);
+}
+
+static inline __attribute__((always_inline)) int32_t ternary_branch(const pb_binconv_params_t *p, int o,
+                                                                    uint32_t count, const uint32_t *tail) {
+#if PB_KERNEL_FAST
+    const int half = (o & 1) << 4;
+    const int32_t plus = (int16_t)(tail[0] >> half), zero = (int16_t)(tail[1] >> half);
+#else
+    (void)tail;
+    const int32_t plus = p->popcount_threshold[o], zero = p->zero_threshold[o];
+#endif
+    return popbin_level((int32_t)count, plus, zero, p->delta, 1);
 }
 
 #if PB_POPBIN_ASM
 /* The walk's channel pairs of one pixel in assembly for two and four input words (one word takes the
  * lane pairs); else the C loop. `delta2` holds delta in both halves. */
+static inline __attribute__((always_inline)) int popbin_levels_channels(const uint32_t *d, const uint32_t **wt,
+                                                                        pb_residual_t **x, pb_residual_t *x_pairs_end,
+                                                                        uint32_t delta2, uint32_t in_words,
+                                                                        int halves, int ternary) {
+    if (halves) return 0; /* not reached: popbin windows of at most 16 channels take the lane pairs */
+    if (in_words == 2) pb_popbin_pairs_w2(d, wt, x, x_pairs_end, delta2, ternary);
+    else if (in_words == 4) pb_popbin_pairs_w4(d, wt, x, x_pairs_end, delta2, ternary);
+    else return 0;
+    return 1;
+}
+
 static inline __attribute__((always_inline)) int popbin_channels(const uint32_t *d, const uint32_t **wt,
                                                                  pb_residual_t **x, pb_residual_t *x_pairs_end,
                                                                  int even_pairs, uint32_t delta2, uint32_t in_words,
                                                                  int halves) {
     (void)even_pairs;
-    if (halves) return 0; /* not reached: popbin windows of at most 16 channels take the lane pairs */
-    if (in_words == 2) pb_popbin_pairs_w2(d, wt, x, x_pairs_end, delta2);
-    else if (in_words == 4) pb_popbin_pairs_w4(d, wt, x, x_pairs_end, delta2);
-    else return 0;
-    return 1;
+    return popbin_levels_channels(d, wt, x, x_pairs_end, delta2, in_words, halves, 0);
+}
+
+static inline __attribute__((always_inline)) int ternary_channels(const uint32_t *d, const uint32_t **wt,
+                                                                  pb_residual_t **x, pb_residual_t *x_pairs_end,
+                                                                  int even_pairs, uint32_t delta2, uint32_t in_words,
+                                                                  int halves) {
+    (void)even_pairs;
+    return popbin_levels_channels(d, wt, x, x_pairs_end, delta2, in_words, halves, 1);
 }
 #endif
 
@@ -81,7 +122,7 @@ static inline __attribute__((always_inline)) int popbin_channels(const uint32_t 
  * Each stream's nine words are derived for the carry-save groups as the full-word path derives them,
  * and one count (pb_count9_bytes per stream) then serves two channels: their popcounts are the sums of
  * bytes 0-1 and of bytes 2-3. Per pair the stream holds 12 words per stream and both thresholds
- * (int16, the even one low). */
+ * (int16, the even one low); a ternary pair its plus thresholds, then its zero thresholds. */
 PB_INLINE uint32_t pb_lane_dup(uint32_t h) {
     return h | (h >> 8) | (h << 24);
 }
@@ -101,13 +142,15 @@ PB_INLINE void pb_derive_lane_pairs(uint32_t *d, const uint32_t *win, uint32_t r
     }
 }
 
-/* x[0] (and x[1] unless `last`) +-delta from the byte sums v of a pair and its threshold word. */
-PB_INLINE void pb_lane_pair_branch(uint32_t v, uint32_t t, int32_t delta, pb_residual_t *x, int last) {
+/* x[0] (and x[1] unless `last`) +-delta (or 0) from the byte sums v of a pair and its threshold words. */
+PB_INLINE void pb_lane_pair_branch(uint32_t v, const uint32_t *tail, int32_t delta, pb_residual_t *x, int last,
+                                   int ternary) {
+    const uint32_t t = tail[0], z = ternary ? tail[1] : 0;
     const int32_t even = (int32_t)((v & 0xFFu) + ((v >> 8) & 0xFFu));
-    x[0] = (pb_residual_t)(x[0] + (even <= (int16_t)(t & 0xFFFFu) ? delta : -delta));
+    x[0] = (pb_residual_t)(x[0] + popbin_level(even, (int16_t)(t & 0xFFFFu), (int16_t)(z & 0xFFFFu), delta, ternary));
     if (last) return;
     const int32_t odd = (int32_t)(((v >> 16) & 0xFFu) + (v >> 24));
-    x[1] = (pb_residual_t)(x[1] + (odd <= (int16_t)(t >> 16) ? delta : -delta));
+    x[1] = (pb_residual_t)(x[1] + popbin_level(odd, (int16_t)(t >> 16), (int16_t)(z >> 16), delta, ternary));
 }
 
 /* The byte sums of a pair: per stream at most 72 a byte, so two streams still fit. */
@@ -116,15 +159,16 @@ PB_INLINE uint32_t pb_lane_pair_count(const uint32_t *d, const uint32_t *wt, int
     return two_streams ? v + pb_count9_bytes(d + 12, wt + 12) : v;
 }
 
-/* One call site only: inlined twice, for one and for two streams, the row assembly would leave gcc no
- * register for its operands. `path` is popbin_path's. */
+/* One call site per kernel only: inlined twice, for one and for two streams, the row assembly would
+ * leave gcc no register for its operands. `path` is popbin_path's; `ternary` a constant. */
 PB_INLINE void popbin_lane_pairs(const pb_binconv_params_t *p, const uint32_t *bits, pb_residual_t *x,
-                                 const int path) {
+                                 const int path, const int ternary) {
     const int two_streams = path >= PB_PATH_LANE2_ROW4_ASM;
     const int loop = path - (two_streams ? PB_PATH_LANE2_ROW4_ASM : PB_PATH_LANE1_ROW4_ASM);
     (void)loop; /* the C build has one loop */
     uint32_t d[24];
-    const int stream_words = two_streams ? 25 : 13, tail = stream_words - 1;
+    const int tail_words = ternary ? 2 : 1, stream_words = (two_streams ? 24 : 12) + tail_words;
+    const int tail = stream_words - tail_words;
     const uint32_t row = p->padded_row_words, step = p->step_words, row_step = p->row_step_words;
     const int out_c = p->out_channels, pairs = out_c >> 1;
     const int32_t delta = p->delta;
@@ -141,7 +185,7 @@ PB_INLINE void popbin_lane_pairs(const pb_binconv_params_t *p, const uint32_t *b
         }
         for (int oy = 0; oy < p->out_height; oy++, out_row += row_step, x += row_outputs)
             pb_popbin_lane_row(d, out_row, row << 2, step << 2, p->weights, x, x + row_outputs,
-                               (uint32_t)out_c << 1, delta2, two_streams, loop == PB_LANE_ROW4);
+                               (uint32_t)out_c << 1, delta2, two_streams, loop == PB_LANE_ROW4, ternary);
         return;
     }
 #endif
@@ -152,20 +196,30 @@ PB_INLINE void popbin_lane_pairs(const pb_binconv_params_t *p, const uint32_t *b
             const uint32_t *wt = p->weights;
             pb_residual_t *const pairs_end = x + (pairs << 1);
 #if PB_POPBIN_ASM
-            if (loop != PB_LANE_C) pb_popbin_lane_pairs(d, &wt, &x, pairs_end, delta2, loop == PB_LANE_PIXEL2, two_streams);
+            if (loop != PB_LANE_C)
+                pb_popbin_lane_pairs(d, &wt, &x, pairs_end, delta2, loop == PB_LANE_PIXEL2, two_streams, ternary);
 #endif
             for (; x != pairs_end; x += 2) {
-                pb_lane_pair_branch(pb_lane_pair_count(d, wt, two_streams), wt[tail], delta, x, 0);
+                pb_lane_pair_branch(pb_lane_pair_count(d, wt, two_streams), wt + tail, delta, x, 0, ternary);
                 wt += stream_words;
                 PB_OPAQUE(wt); /* else gcc multiplies out where the loop leaves wt */
             }
             if (out_c & 1) { /* the last channel, paired with zero weights */
-                pb_lane_pair_branch(pb_lane_pair_count(d, wt, two_streams), wt[tail], delta, x, 1);
+                pb_lane_pair_branch(pb_lane_pair_count(d, wt, two_streams), wt + tail, delta, x, 1, ternary);
                 x++;
             }
         }
     }
 }
+#endif
+
+/* Both kernels: `ternary` is a constant, so each compiles to its own flat loops. */
+#if PB_POPBIN_ASM
+#define PB_POPBIN_WALK(branch, tail_words, channels)                                               \
+    pb_binconv_walk(p, bits, x_hwc, branch, tail_words, channels,                                  \
+                    ((uint32_t)p->delta & 0xFFFFu) | (uint32_t)p->delta << 16)
+#else
+#define PB_POPBIN_WALK(branch, tail_words, channels) pb_binconv_walk(p, bits, x_hwc, branch, tail_words, 0, 0)
 #endif
 
 int pb_binconv3x3_popbin(const pb_binconv_params_t *p, const uint32_t *bits, pb_residual_t *x_hwc) {
@@ -174,14 +228,23 @@ int pb_binconv3x3_popbin(const pb_binconv_params_t *p, const uint32_t *bits, pb_
     if (path == PB_PATH_REFUSED) return PB_ERR_SHAPE;
 #if PB_KERNEL_FAST
     if (p->in_words == 1) {
-        popbin_lane_pairs(p, bits, x_hwc, path);
+        popbin_lane_pairs(p, bits, x_hwc, path, 0);
         return PB_OK;
     }
 #endif
-#if PB_POPBIN_ASM
-    const uint32_t delta2 = ((uint32_t)p->delta & 0xFFFFu) | (uint32_t)p->delta << 16;
-    return pb_binconv_walk(p, bits, x_hwc, popbin_branch, 1, popbin_channels, delta2);
-#else
-    return pb_binconv_walk(p, bits, x_hwc, popbin_branch, 1, 0, 0);
+    return PB_POPBIN_WALK(popbin_branch, 1, popbin_channels);
+}
+
+int pb_binconv3x3_ternary(const pb_binconv_params_t *p, const uint32_t *bits, pb_residual_t *x_hwc) {
+    if (!p || !bits || !x_hwc) return PB_ERR_NULL;
+    if (!PB_KERNEL_FAST && (!p->popcount_threshold || !p->zero_threshold)) return PB_ERR_NULL;
+    const int path = popbin_path(p);
+    if (path == PB_PATH_REFUSED) return PB_ERR_SHAPE;
+#if PB_KERNEL_FAST
+    if (p->in_words == 1) {
+        popbin_lane_pairs(p, bits, x_hwc, path, 1);
+        return PB_OK;
+    }
 #endif
+    return PB_POPBIN_WALK(ternary_branch, 2, ternary_channels);
 }

@@ -19,7 +19,7 @@
  *               wider ones and for the baseline (pb_binconv_walk.h), RSign thresholds in int16 pairs
  *               (pb_rsign_pack.c); the residual array is word-aligned.
  *
- * PopBin's binary layers (rsign_pack, binconv3x3_popbin, sumpool2x2_dup) use no multiply:
+ * PopBin's binary layers (rsign_pack, binconv3x3_popbin, binconv3x3_ternary, sumpool2x2_dup) use no multiply:
  * every stride is precomputed by the exporter into the parameter structs, loops only add.
  * The baseline's binconv3x3_requant multiplies once per output element by design: that
  * requantization multiply + shift is what PopBin removes, and what the comparison counts.
@@ -77,9 +77,12 @@ typedef struct {
     uint32_t step_words;        /* stride * in_words: next output column */
     uint32_t row_step_words;    /* stride * padded_row_words: next output row */
     const uint32_t *weights;    /* [Cout][3][3][in_words]; the fast kernel's layout: pb_binconv_walk.h */
-    /* PopBin (binconv3x3_popbin): */
+    /* PopBin (binconv3x3_popbin, binconv3x3_ternary): */
     int32_t delta;              /* added when the popcount passes the threshold, else subtracted */
     const int32_t *popcount_threshold; /* [Cout]: +delta when popcount(a ^ w) <= threshold */
+    /* Ternary only, [Cout], >= popcount_threshold: 0 when popcount_threshold < popcount <= zero_threshold,
+     * -delta above. The fast layout holds both thresholds in the weight stream instead (NULL here). */
+    const int32_t *zero_threshold;
     /* Baseline (binconv3x3_requant); 0 / NULL in popbin blocks, whose tables do not name them: */
     int32_t fan_in;             /* N = 9 * in_channels: p = N - 2 * popcount(a ^ w) */
     uint32_t shift;             /* branch = (p * multiplier + bias) >> shift, flooring */
@@ -123,6 +126,7 @@ typedef struct {
  *                 4 words (97..128), Cout >= 2                  popbin/walk-w4-asm         popbin/walk-c
  *                 3, 5 .. 16 words                              popbin/walk-c              popbin/walk-c
  *                 more than 16 words                            refused (PB_ERR_SHAPE)     refused
+ *   ternary conv  the popbin conv's shapes and paths, with a second threshold (three levels)
  *   requant conv  Cin <= 16                                     requant/walk-halves-c      requant/walk-halves-c
  *                 1 .. 16 words                                 requant/walk-c             requant/walk-c
  *                 more than 16 words                            refused                    refused
@@ -173,6 +177,11 @@ int pb_rsign_pack(const pb_rsign_params_t *p, const pb_residual_t *x_hwc, uint32
 /* Binary 3x3 conv, popcount binarized: x_hwc[o] += popcount <= threshold ? delta : -delta. */
 int pb_binconv3x3_popbin(const pb_binconv_params_t *p, const uint32_t *bits, pb_residual_t *x_hwc);
 
+/* Binary 3x3 conv, popcount ternarized: x_hwc[o] += delta when popcount <= popcount_threshold, nothing up
+ * to zero_threshold, -delta above; two compares, no multiply. Same shapes, paths and status codes as the
+ * popbin conv. */
+int pb_binconv3x3_ternary(const pb_binconv_params_t *p, const uint32_t *bits, pb_residual_t *x_hwc);
+
 /* Binary 3x3 conv, requantized (the baseline): p = N - 2 popcount, then one int32 multiply-add
  * and a flooring shift per output: x_hwc[o] += (p * multiplier[o] + bias[o]) >> shift.
  * The exporter guarantees |p * multiplier + bias| < 2^31 for every |p| <= N. */
@@ -190,6 +199,7 @@ int pb_head_sumpool_fc(const pb_head_params_t *p, const pb_residual_t *x_hwc, in
 int pb_stem_conv_thermometer_path(const pb_stem_params_t *p);
 int pb_rsign_pack_path(const pb_rsign_params_t *p);
 int pb_binconv3x3_popbin_path(const pb_binconv_params_t *p);
+int pb_binconv3x3_ternary_path(const pb_binconv_params_t *p);
 int pb_binconv3x3_requant_path(const pb_binconv_params_t *p);
 int pb_sumpool2x2_dup_path(const pb_sumpool_params_t *p);
 int pb_head_sumpool_fc_path(const pb_head_params_t *p);

@@ -9,7 +9,8 @@
  * derived activation words through LDRD, every register is named (gcc places the pointers in those
  * left), and the branch of two channels is one 16-bit SIMD step: SSUB16 of the threshold pair and
  * the count pair sets the GE flags where count <= threshold, SEL then takes x + delta or x - delta
- * per half.
+ * per half. Ternary blocks (pb_binconv3x3_ternary) take the same loops with a second threshold word
+ * after the first: one more SSUB16 and SEL pick x where plus < count <= zero threshold.
  *
  * Pairs only: an odd last channel is left to the C loop. */
 #ifndef PB_POPBIN_CHANNELS_ARM_H
@@ -93,6 +94,20 @@
     "sel r2, r4, r5\n\t"                                                                           \
     "str r2, [%[x]], #4\n\t"
 
+/* The same for a ternary pair: the plus thresholds (r1) and the zero thresholds (r8) by one LDRD; x where
+ * count <= zero threshold, else x - delta, then x + delta where count <= plus threshold. */
+#define PB_ASM_BRANCH_PAIR3(a, b, delta2)                                                          \
+    "ldrd r1, r8, [%[w]], #8\n\t"                                                                  \
+    "pkhbt r3, " a ", " b ", lsl #16\n\t"                                                          \
+    "ldr r2, [%[x]]\n\t"                                                                           \
+    "sadd16 r4, r2, " delta2 "\n\t"                                                                \
+    "ssub16 r5, r2, " delta2 "\n\t"                                                                \
+    "ssub16 r8, r8, r3\n\t"                                                                        \
+    "sel r5, r2, r5\n\t"                                                                           \
+    "ssub16 r1, r1, r3\n\t"                                                                        \
+    "sel r2, r4, r5\n\t"                                                                           \
+    "str r2, [%[x]], #4\n\t"
+
 /* The loop's end test, the end in memory. */
 #define PB_ASM_NEXT                                                                                \
     "ldr r1, %[x_end]\n\t"                                                                         \
@@ -104,9 +119,11 @@
 /* Lane pairs (pb_binconv3x3_popbin.c): one count serves both channels of a pair, the even one in
  * lanes 0-15 and the odd one in lanes 16-31; the halves of its byte sums are the two counts (UXTB16 +
  * UXTAB16), already the pair the branch compares. r6: the byte sums, r12: delta2. */
-#define PB_ASM_LANE_BRANCH                                                                         \
+#define PB_ASM_LANE_COUNTS                                                                         \
     "uxtb16 r3, r6, ror #8\n\t"                                                                    \
-    "uxtab16 r3, r3, r6\n\t"      /* (bytes 0 + 1, bytes 2 + 3) = (even count, odd count) */       \
+    "uxtab16 r3, r3, r6\n\t"      /* (bytes 0 + 1, bytes 2 + 3) = (even count, odd count) */
+#define PB_ASM_LANE_BRANCH                                                                         \
+    PB_ASM_LANE_COUNTS                                                                             \
     "ldr r1, [%[w]], #4\n\t"                                                                       \
     "ldr r2, [%[x]]\n\t"                                                                           \
     "sadd16 r4, r2, r12\n\t"                                                                       \
@@ -114,26 +131,42 @@
     "ssub16 r1, r1, r3\n\t"                                                                        \
     "sel r2, r4, r5\n\t"                                                                           \
     "str r2, [%[x]], #4\n\t"
+/* Ternary: the plus (r0) and zero (r1) threshold pairs by one LDRD, two selects (PB_ASM_BRANCH_PAIR3). */
+#define PB_ASM_LANE_BRANCH3                                                                        \
+    PB_ASM_LANE_COUNTS                                                                             \
+    "ldrd r0, r1, [%[w]], #8\n\t"                                                                  \
+    "ldr r2, [%[x]]\n\t"                                                                           \
+    "sadd16 r4, r2, r12\n\t"                                                                       \
+    "ssub16 r5, r2, r12\n\t"                                                                       \
+    "ssub16 r1, r1, r3\n\t"                                                                        \
+    "sel r5, r2, r5\n\t"                                                                           \
+    "ssub16 r0, r0, r3\n\t"                                                                        \
+    "sel r2, r4, r5\n\t"                                                                           \
+    "str r2, [%[x]], #4\n\t"
 /* At most 16 input channels: one stream, one unit; delta2 stays in r12. */
-#define PB_ASM_LANE_PAIR                                                                           \
+#define PB_ASM_LANE_PAIR_WITH(branch)                                                              \
     PB_ASM_UNIT("0")                                                                              \
     "add r6, r6, r9, lsl #1\n\t"  /* byte sums: ones + 2 twos */                                   \
-    PB_ASM_LANE_BRANCH
+    branch
 /* 17 to 32: two streams (a, ror(a, 16)), two units whose byte sums (at most 72 each) add up in
  * bytes; r12 holds the first unit's until the branch reloads delta2 there. */
-#define PB_ASM_LANE_PAIR2                                                                          \
+#define PB_ASM_LANE_PAIR2_WITH(branch)                                                             \
     PB_ASM_UNIT("0")                                                                              \
     "add r12, r6, r9, lsl #1\n\t"                                                                  \
     PB_ASM_UNIT("48")                                                                             \
     "add r6, r6, r9, lsl #1\n\t"                                                                   \
     "add r6, r6, r12\n\t"                                                                          \
     "ldr r12, %[delta2]\n\t"                                                                       \
-    PB_ASM_LANE_BRANCH
+    branch
+#define PB_ASM_LANE_PAIR PB_ASM_LANE_PAIR_WITH(PB_ASM_LANE_BRANCH)
+#define PB_ASM_LANE_PAIR2 PB_ASM_LANE_PAIR2_WITH(PB_ASM_LANE_BRANCH)
+#define PB_ASM_LANE_PAIR3 PB_ASM_LANE_PAIR_WITH(PB_ASM_LANE_BRANCH3)
+#define PB_ASM_LANE_PAIR2_3 PB_ASM_LANE_PAIR2_WITH(PB_ASM_LANE_BRANCH3)
 
 static inline __attribute__((always_inline)) void pb_popbin_lane_pairs(const uint32_t *d, const uint32_t **wt,
                                                                        pb_residual_t **xp, pb_residual_t *x_end,
                                                                        uint32_t delta2, int two_a_turn,
-                                                                       int two_streams) {
+                                                                       int two_streams, int ternary) {
     const uint32_t *w = *wt;
     pb_residual_t *x = *xp;
 #define PB_ASM_LANE_LOOP(pair_asm)                                                                 \
@@ -142,7 +175,12 @@ static inline __attribute__((always_inline)) void pb_popbin_lane_pairs(const uin
                      : [w] "+r"(w), [x] "+r"(x)                                                    \
                      : [d] "r"(d), [x_end] "m"(x_end), [delta2] "m"(delta2)                       \
                      : PB_ASM_CLOBBERS_UNIT)
-    if (two_streams && two_a_turn) PB_ASM_LANE_LOOP(PB_ASM_LANE_PAIR2 PB_ASM_LANE_PAIR2);
+    if (ternary) {
+        if (two_streams && two_a_turn) PB_ASM_LANE_LOOP(PB_ASM_LANE_PAIR2_3 PB_ASM_LANE_PAIR2_3);
+        else if (two_streams) PB_ASM_LANE_LOOP(PB_ASM_LANE_PAIR2_3);
+        else if (two_a_turn) PB_ASM_LANE_LOOP(PB_ASM_LANE_PAIR3 PB_ASM_LANE_PAIR3);
+        else PB_ASM_LANE_LOOP(PB_ASM_LANE_PAIR3);
+    } else if (two_streams && two_a_turn) PB_ASM_LANE_LOOP(PB_ASM_LANE_PAIR2 PB_ASM_LANE_PAIR2);
     else if (two_streams) PB_ASM_LANE_LOOP(PB_ASM_LANE_PAIR2);
     else if (two_a_turn) PB_ASM_LANE_LOOP(PB_ASM_LANE_PAIR PB_ASM_LANE_PAIR);
     else PB_ASM_LANE_LOOP(PB_ASM_LANE_PAIR);
@@ -229,12 +267,19 @@ static inline __attribute__((always_inline)) void pb_popbin_lane_row(uint32_t *d
                                                                      uint32_t row_bytes, uint32_t step_bytes,
                                                                      const uint32_t *weights, pb_residual_t *x,
                                                                      pb_residual_t *x_row_end, uint32_t chan_bytes,
-                                                                     uint32_t delta2, int two_streams, int four_a_turn) {
+                                                                     uint32_t delta2, int two_streams, int four_a_turn,
+                                                                     int ternary) {
     const uint32_t *w;
     pb_lane_row_state_t st = {win, row_bytes, step_bytes, weights, 0, x_row_end, chan_bytes, delta2};
     __asm__ volatile("" : "+m"(st)); /* in memory, at a fixed place */
 #define PB_ASM_TWO(pair) pair pair
-    if (two_streams && four_a_turn)
+    if (ternary) {
+        if (two_streams && four_a_turn)
+            PB_ASM_LANE_ROW(PB_ASM_LANE_DERIVE_ROW2, PB_ASM_TWO(PB_ASM_TWO(PB_ASM_LANE_PAIR2_3)));
+        else if (two_streams) PB_ASM_LANE_ROW(PB_ASM_LANE_DERIVE_ROW2, PB_ASM_TWO(PB_ASM_LANE_PAIR2_3));
+        else if (four_a_turn) PB_ASM_LANE_ROW(PB_ASM_LANE_DERIVE_ROW, PB_ASM_TWO(PB_ASM_TWO(PB_ASM_LANE_PAIR3)));
+        else PB_ASM_LANE_ROW(PB_ASM_LANE_DERIVE_ROW, PB_ASM_TWO(PB_ASM_LANE_PAIR3));
+    } else if (two_streams && four_a_turn)
         PB_ASM_LANE_ROW(PB_ASM_LANE_DERIVE_ROW2, PB_ASM_TWO(PB_ASM_TWO(PB_ASM_LANE_PAIR2)));
     else if (two_streams) PB_ASM_LANE_ROW(PB_ASM_LANE_DERIVE_ROW2, PB_ASM_TWO(PB_ASM_LANE_PAIR2));
     else if (four_a_turn) PB_ASM_LANE_ROW(PB_ASM_LANE_DERIVE_ROW, PB_ASM_TWO(PB_ASM_TWO(PB_ASM_LANE_PAIR)));
@@ -244,14 +289,14 @@ static inline __attribute__((always_inline)) void pb_popbin_lane_row(uint32_t *d
 
 /* 2 or 4 input words: the units of a channel add up in r12; the even channel's count waits in
  * memory while the odd one's is formed. */
-#define PB_ASM_PAIRS_UNITS(channel_asm)                                                            \
+#define PB_ASM_PAIRS_UNITS(channel_asm, branch_pair)                                               \
     do {                                                                                          \
         const uint32_t *w = *wt;                                                                  \
         pb_residual_t *x = *xp;                                                                   \
         uint32_t count_even;                                                                      \
         __asm__ volatile("1:\n\t" channel_asm "str r12, %[even]\n\t" channel_asm                   \
                          "ldr r6, %[even]\n\t"                                                     \
-                         "ldr r0, %[delta2]\n\t" PB_ASM_BRANCH_PAIR("r6", "r12", "r0") PB_ASM_NEXT  \
+                         "ldr r0, %[delta2]\n\t" branch_pair("r6", "r12", "r0") PB_ASM_NEXT         \
                          : [w] "+r"(w), [x] "+r"(x), [even] "=m"(count_even)                      \
                          : [d] "r"(d), [x_end] "m"(x_end), [delta2] "m"(delta2)                  \
                          : PB_ASM_CLOBBERS_UNIT);                                                 \
@@ -261,15 +306,22 @@ static inline __attribute__((always_inline)) void pb_popbin_lane_row(uint32_t *d
 
 static inline __attribute__((always_inline)) void pb_popbin_pairs_w2(const uint32_t *d, const uint32_t **wt,
                                                                      pb_residual_t **xp, pb_residual_t *x_end,
-                                                                     uint32_t delta2) {
-    PB_ASM_PAIRS_UNITS(PB_ASM_UNIT("0") PB_ASM_UNIT_COUNT_FIRST("r12") PB_ASM_UNIT("48") PB_ASM_UNIT_COUNT_NEXT);
+                                                                     uint32_t delta2, int ternary) {
+#define PB_ASM_W2 PB_ASM_UNIT("0") PB_ASM_UNIT_COUNT_FIRST("r12") PB_ASM_UNIT("48") PB_ASM_UNIT_COUNT_NEXT
+    if (ternary) PB_ASM_PAIRS_UNITS(PB_ASM_W2, PB_ASM_BRANCH_PAIR3);
+    else PB_ASM_PAIRS_UNITS(PB_ASM_W2, PB_ASM_BRANCH_PAIR);
+#undef PB_ASM_W2
 }
 
 static inline __attribute__((always_inline)) void pb_popbin_pairs_w4(const uint32_t *d, const uint32_t **wt,
                                                                      pb_residual_t **xp, pb_residual_t *x_end,
-                                                                     uint32_t delta2) {
-    PB_ASM_PAIRS_UNITS(PB_ASM_UNIT("0") PB_ASM_UNIT_COUNT_FIRST("r12") PB_ASM_UNIT("48") PB_ASM_UNIT_COUNT_NEXT
-                       PB_ASM_UNIT("96") PB_ASM_UNIT_COUNT_NEXT PB_ASM_UNIT("144") PB_ASM_UNIT_COUNT_NEXT);
+                                                                     uint32_t delta2, int ternary) {
+#define PB_ASM_W4                                                                                  \
+    PB_ASM_UNIT("0") PB_ASM_UNIT_COUNT_FIRST("r12") PB_ASM_UNIT("48") PB_ASM_UNIT_COUNT_NEXT           \
+    PB_ASM_UNIT("96") PB_ASM_UNIT_COUNT_NEXT PB_ASM_UNIT("144") PB_ASM_UNIT_COUNT_NEXT
+    if (ternary) PB_ASM_PAIRS_UNITS(PB_ASM_W4, PB_ASM_BRANCH_PAIR3);
+    else PB_ASM_PAIRS_UNITS(PB_ASM_W4, PB_ASM_BRANCH_PAIR);
+#undef PB_ASM_W4
 }
 
 #endif

@@ -52,6 +52,10 @@ int pb_kernel_case_run(uint32_t index, int32_t result[PB_KERNEL_RESULT_WORDS]) {
         status = pb_binconv3x3_popbin(c->params, c->aux, load_input(c));
         path = pb_binconv3x3_popbin_path(c->params);
         break;
+    case PB_CASE_TERNARY:
+        status = pb_binconv3x3_ternary(c->params, c->aux, load_input(c));
+        path = pb_binconv3x3_ternary_path(c->params);
+        break;
     case PB_CASE_REQUANT:
         status = pb_binconv3x3_requant(c->params, c->aux, load_input(c));
         path = pb_binconv3x3_requant_path(c->params);

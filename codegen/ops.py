@@ -86,6 +86,7 @@ class ModelLayer:
     kind: str  # "stem", "binary" or "head"
     output: str  # C x H x W, or the classes
     xnor_words: int  # 32-bit binary words the layer XNORs: out_h x out_w x out_channels x 9 x ceil(Cin / 32)
+    xnor_bits: int = 0  # the useful XNOR bits in them: out_h x out_w x out_channels x 9 x Cin
 
 
 def model_layers(ir: IntegerModel) -> list[ModelLayer]:
@@ -100,8 +101,9 @@ def model_layers(ir: IntegerModel) -> list[ModelLayer]:
             stage, unit = stage + 1, 0
         unit += 1
         h, w = h // blk.stride, w // blk.stride
-        words = h * w * blk.out_channels * 9 * _words(blk.in_channels)
-        layers.append(ModelLayer(f"stage{stage}.unit{unit}", "binary", f"{blk.out_channels}x{h}x{w}", words))
+        outputs = h * w * blk.out_channels
+        layers.append(ModelLayer(f"stage{stage}.unit{unit}", "binary", f"{blk.out_channels}x{h}x{w}",
+                                 outputs * 9 * _words(blk.in_channels), outputs * 9 * blk.in_channels))
     layers.append(ModelLayer("head", "head", f"{ir.num_classes}", 0))
     return layers
 

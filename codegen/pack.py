@@ -78,18 +78,32 @@ def fast_weight_words(weight_bits: np.ndarray) -> np.ndarray:
     return np.stack(_derive3(groups[..., 0], groups[..., 1], groups[..., 2]), axis=-1).reshape(cout, -1)
 
 
-def fast_interleave_thresholds(words: np.ndarray, threshold: np.ndarray) -> np.ndarray:
+def _threshold_tables(threshold: np.ndarray, zero_threshold: np.ndarray | None) -> list[np.ndarray]:
+    """The popcount thresholds a block's branch compares against: one table (popbin) or, ternary, the plus
+    thresholds and then the zero ones; each in -1..9 * Cin, which int16 holds for Cin < 3641."""
+    tables = [np.asarray(threshold, dtype=np.int64)]
+    if zero_threshold is not None:
+        tables.append(np.asarray(zero_threshold, dtype=np.int64))
+    for t in tables:
+        if t.min() < -(2**15) or t.max() >= 2**15:
+            raise ValueError("popcount thresholds outside int16")
+    return tables
+
+
+def _int16_pair_words(t: np.ndarray) -> np.ndarray:
+    """int16 pairs in words, channel 2k low and 2k + 1 high (0 above an odd last channel)."""
+    if len(t) % 2:
+        t = np.append(t, 0)
+    return ((t[0::2] & 0xFFFF) | (t[1::2] & 0xFFFF) << 16).astype(np.uint32)
+
+
+def fast_interleave_thresholds(words: np.ndarray, threshold: np.ndarray,
+                               zero_threshold: np.ndarray | None = None) -> np.ndarray:
     """The fast popbin stream: the weights of two output channels, then one word with both popcount
     thresholds as int16 (the even channel's in the low half); an odd last channel gets its own word.
-    Thresholds lie in -1..9 * Cin, which int16 holds for Cin < 3641 (the fast kernel takes 512)."""
-    t = np.asarray(threshold, dtype=np.int64)
-    if t.min() < -(2**15) or t.max() >= 2**15:
-        raise ValueError("popcount thresholds outside int16")
-    rows = []
-    for o in range(0, len(t), 2):
-        pair = t[o:o + 2]
-        tail = int(pair[0]) & 0xFFFF | (int(pair[1]) & 0xFFFF) << 16 if len(pair) == 2 else int(pair[0]) & 0xFFFF
-        rows.append(np.concatenate([words[o:o + 2].ravel(), np.array([tail], dtype=np.uint32)]))
+    A ternary block (zero_threshold given) follows the plus thresholds' word with the zero thresholds' one."""
+    tails = np.stack([_int16_pair_words(t) for t in _threshold_tables(threshold, zero_threshold)], axis=1)
+    rows = [np.concatenate([words[o:o + 2].ravel(), tails[o // 2]]) for o in range(0, len(words), 2)]
     return np.concatenate(rows).astype(np.uint32)
 
 
@@ -104,3 +118,157 @@ def fast_rsign_thresholds(threshold: np.ndarray, bound: int, residual_bits: int)
         t = np.append(t, 32767)
     lo, hi = t[0::2] & 0xFFFF, t[1::2] & 0xFFFF
     return ((hi << 16) | lo).astype(np.uint32).view(np.int32).astype(np.int64)
+
+
+#: The fast stem (firmware/kernels/pb_stem_conv_thermometer.c): the 27 taps of one output channel as
+#: 14 int16 pairs, for 14 dual 16-bit MACs (SMLAD) over the raw pixels.
+STEM_FAST_PAIRS = 14
+#: Per channel after the pairs: the level estimate (base, M, J0), then the thresholds and one more above them.
+STEM_ESTIMATE_WORDS = 3
+#: |s| of the centred stem conv never exceeds 27 taps x 128 x 128 (pixel - 128 in -128..127, int8 weights).
+STEM_SUM_BOUND = 27 * 128 * 128
+#: The threshold after the last, past every reachable raw sum: the estimate's second compare may read it.
+STEM_SENTINEL = 2**30
+
+
+def stem_fast_words_per_channel(levels: int) -> int:
+    return STEM_FAST_PAIRS + STEM_ESTIMATE_WORDS + levels + 1
+
+
+def _stem_estimate(t: list[int], lo: int, hi: int) -> tuple[int, int, int] | None:
+    """(base, M, J0) such that j(s) = clamp(J0 + floor((s - base) M / 2^32), 0, L - 1) is within two of the
+    count c(s) = #{k : T_k <= s} from below (c - j in 0..2) for every reachable raw sum s in [lo, hi], so
+    that c = j + (s >= T_j) + (s >= T_j+1); or None. The fold's thresholds are the ceilings of equally
+    spaced boundaries, so the spacing of those inside the range predicts the rest; the fit is checked
+    exactly (_stem_estimate_holds) and refused where it does not hold."""
+    levels = len(t)
+    inside = [k for k, v in enumerate(t) if lo < v <= hi]  # the boundaries some reachable sum crosses
+    below = sum(v <= lo for v in t)  # thresholds every reachable sum passes
+    if not inside:  # a constant level: no compare needed
+        return (0, 0, min(below, levels - 1))
+    if len(inside) == 1:
+        return None
+    k0, k1 = inside[0], inside[-1]
+    delta = (t[k1] - t[k0]) / (k1 - k0)
+    if delta <= 2:  # M = 2^32 / delta must fit int32
+        return None
+    return (int(np.floor(t[k0] - k0 * delta)), int(2**32 // delta), 0)
+
+
+def _stem_j(estimate: tuple[int, int, int], s: int, levels: int) -> int:
+    base, m, j0 = estimate
+    return min(max(j0 + (((s - base) * m) >> 32), 0), levels - 1)
+
+
+def _stem_estimate_holds(t: list[int], estimate: tuple[int, int, int], lo: int, hi: int) -> bool:
+    """c(s) - j(s) in 0..2 for every s in [lo, hi]: both are step functions, so it is checked at every
+    point where either steps (and at the ends)."""
+    base, m, j0 = estimate
+    points = {lo, hi}
+    points.update(v + d for v in t for d in (-1, 0))
+    if m:  # where j0 + floor((s - base) m / 2^32) reaches v: s = base + ceil((v - j0) 2^32 / m)
+        for v in range(-1, len(t) + 1):
+            step = base - ((-(v - j0) * 2**32) // m)
+            points.update((step - 1, step))
+    for s in points:
+        if lo <= s <= hi and not 0 <= sum(v <= s for v in t) - _stem_j(estimate, s, len(t)) <= 2:
+            return False
+    return True
+
+
+def stem_fast_words(weight: np.ndarray, thresholds: np.ndarray) -> tuple[np.ndarray, bool]:
+    """int8 weights [Cout, 3, 3, 3] (OIHW) and int32 thresholds [Cout, levels] -> (uint32 [Cout,
+    stem_fast_words_per_channel(levels)], estimate), the fast stem's table and whether every channel's
+    level estimate holds (else the kernel counts the thresholds one by one).
+
+    The kernel reads the 3 pixels of row r = 3 * c + ky (input channel c, kernel row ky) with one word load
+    and splits its bytes into (left, right) and the centre. So word r < 9 holds (w[c, ky, 0], w[c, ky, 2]) as
+    int16 (low, high), word 9 + j holds the centres (w[2j], w[2j + 1]) of rows 2j and 2j + 1, and the high
+    half of word 13, which faces a pixel outside the window, is 0.
+
+    The kernel multiplies the raw pixels p, not p - 128: sum(p * w) = s + 128 * sum(w), with the padding read
+    as 128, so every threshold moves by 128 * sum(w). Thresholds are clamped to [-B, B + 1] first
+    (B = STEM_SUM_BOUND, past which s never goes), so that s_raw - T fits int32 and its sign is (s < T).
+    Then per channel: the estimate (base, M, J0: _stem_estimate, zeros where it does not hold), the
+    thresholds, and STEM_SENTINEL.
+    """
+    w = np.asarray(weight, dtype=np.int64)
+    cout, cin, kh, kw = w.shape
+    if (cin, kh, kw) != (3, 3, 3):
+        raise ValueError(f"stem weights {w.shape}: the fast stem takes 3 input channels and 3x3 kernels")
+    rows = w.reshape(cout, 9, 3)  # row r = 3 * c + ky, then kx
+    centres = np.concatenate([rows[:, :, 1], np.zeros((cout, 1), dtype=np.int64)], axis=1)  # 10: pad row 9
+    lo = np.concatenate([rows[:, :, 0], centres[:, 0::2]], axis=1)  # 9 + 5 words
+    hi = np.concatenate([rows[:, :, 2], centres[:, 1::2]], axis=1)
+    pairs = (lo & 0xFFFF) | ((hi & 0xFFFF) << 16)
+    flat = w.reshape(cout, -1)
+    shift = 128 * flat.sum(axis=1, keepdims=True)
+    t = np.clip(np.asarray(thresholds, dtype=np.int64), -STEM_SUM_BOUND, STEM_SUM_BOUND + 1) + shift
+    # The raw sums a channel can reach: each tap's (pixel - 128) in -128..127, the padding at 0.
+    reach_lo = np.minimum(-128 * flat, 127 * flat).sum(axis=1) + shift[:, 0]
+    reach_hi = np.maximum(-128 * flat, 127 * flat).sum(axis=1) + shift[:, 0]
+    estimates = []
+    for ch in range(cout):
+        row_t, lo_s, hi_s = t[ch].tolist(), int(reach_lo[ch]), int(reach_hi[ch])
+        est = _stem_estimate(row_t, lo_s, hi_s)
+        estimates.append(est if est is not None and _stem_estimate_holds(row_t, est, lo_s, hi_s) else None)
+    estimate = all(e is not None for e in estimates)
+    est = np.array([e if estimate else (0, 0, 0) for e in estimates], dtype=np.int64)
+    sentinel = np.full((cout, 1), STEM_SENTINEL, dtype=np.int64)
+    words = np.concatenate([pairs, est, t, sentinel], axis=1) & 0xFFFFFFFF
+    return words.astype(np.uint32), estimate
+
+
+def lane_pair_activation(h: np.ndarray) -> np.ndarray:
+    """The word the lane-pair kernel makes of a pixel's fast-packed word of at most 16 channels (bits 0-7:
+    channels 0, 2, .., 14; bits 16-23: channels 1, 3, .., 15): h | ror(h, 8), which holds every channel once
+    in lanes 0-15 (bits 0-7, 8-15 = even, odd channels) and once in lanes 16-31 (odd, even)."""
+    h = np.asarray(h, dtype=np.uint32)
+    return h | (h >> np.uint32(8)) | (h << np.uint32(24))
+
+
+def _ror16(words: np.ndarray) -> np.ndarray:
+    words = np.asarray(words, dtype=np.uint32)
+    return (words >> np.uint32(16)) | (words << np.uint32(16))
+
+
+#: Input channels up to which a lane pair's window is one word per pixel (two streams for more than 16).
+LANE_PAIR_MAX_CHANNELS = 32
+
+
+def lane_pair_words_per_pair(in_channels: int, ternary: bool = False) -> int:
+    """Stream words per pair of output channels in the lane-pair layout: 12 per stream, then the thresholds
+    (one word, two for a ternary block)."""
+    return (12 if in_channels <= HALVES_MAX_CHANNELS else 24) + (2 if ternary else 1)
+
+
+def fast_lane_pair_words(weight_bits: np.ndarray, threshold: np.ndarray,
+                         zero_threshold: np.ndarray | None = None) -> np.ndarray:
+    """PopBin, at most 32 input channels: {0,1} weights [Cout, 3, 3, Cin] and popcount thresholds [Cout] ->
+    uint32 [ceil(Cout / 2), lane_pair_words_per_pair(Cin)], the stream of pb_binconv3x3_popbin.c's lane pairs.
+    A ternary block's zero thresholds (zero_threshold) follow as one more word per pair.
+
+    Output channels go in pairs, the even one in lanes 0-15 of every word and the odd one in lanes 16-31, so
+    that one carry-save count (pb_count9_bytes) gives both channels' popcounts as the two 16-bit halves of its
+    byte sums. The activation words of the nine window pixels hold each input channel once per half:
+      at most 16 channels: one stream, lane_pair_activation(h) (h: the fast-packed word, bits 0-7 and 16-23);
+      17 to 32 channels: two streams, a and ror(a, 16): the first gives the even channel its input channels
+        of bits 0-15 and the odd one those of bits 16-31, the second the other halves.
+    Per pair and stream: the weight side of its three groups (one window row each: w0, w0^w1, w0^w2,
+    w0^w1^w2); then both thresholds as int16 (the even channel's low), and the zero thresholds likewise
+    (ternary). An odd last channel pairs with zero weights, whose half the kernel ignores.
+    """
+    cout, _, _, cin = weight_bits.shape
+    if cin > LANE_PAIR_MAX_CHANNELS:
+        raise ValueError(f"{cin} input channels: the lane-pair layout takes at most {LANE_PAIR_MAX_CHANNELS}")
+    taps = pack_channels_fast(weight_bits).reshape(cout, 9)
+    tails = [_int16_pair_words(t) for t in _threshold_tables(threshold, zero_threshold)]
+    if cout % 2:
+        taps = np.concatenate([taps, np.zeros((1, 9), dtype=np.uint32)])
+    streams = [lane_pair_activation(taps)] if cin <= HALVES_MAX_CHANNELS else [taps, _ror16(taps)]
+    parts = []
+    for words in streams:
+        lanes = (words[0::2] & np.uint32(0xFFFF)) | (words[1::2] & np.uint32(0xFFFF0000))  # [pairs, 9]
+        rows = lanes.reshape(len(lanes), 3, 3)
+        parts.append(np.stack(_derive3(rows[..., 0], rows[..., 1], rows[..., 2]), axis=-1).reshape(len(lanes), 12))
+    return np.concatenate([*parts, *(tail[:, None] for tail in tails)], axis=1).astype(np.uint32)

@@ -11,7 +11,13 @@ from dataclasses import asdict, dataclass
 from pbkit.boards import Board
 from pbkit.ir import IntegerModel
 
-from .pack import fast_words_per_channel, words_for
+from .pack import (
+    LANE_PAIR_MAX_CHANNELS,
+    fast_words_per_channel,
+    lane_pair_words_per_pair,
+    stem_fast_words_per_channel,
+    words_for,
+)
 
 # Firmware outside the model (startup, UART, protocol, frame buffers, stack); measured builds
 # of the stub firmware stay below these, and `pbkit build` reports the real figures.
@@ -67,18 +73,23 @@ def plan_memory(ir: IntegerModel, kernel: str = "reference") -> MemoryPlan:
         if blk.stride == 2:
             h, w = h // 2, w // 2
         residual = max(residual, h * w * blk.out_channels)
-        weight_bytes += 4 * blk.out_channels * (fast_words_per_channel(blk.in_channels) if fast
-                                                else 9 * words_for(blk.in_channels))
+        if fast and blk.kind in ("popbin", "ternary") and blk.in_channels <= LANE_PAIR_MAX_CHANNELS:  # lane pairs
+            weight_bytes += 4 * (lane_pair_words_per_pair(blk.in_channels) - 1) * ((blk.out_channels + 1) // 2)
+        else:
+            weight_bytes += 4 * blk.out_channels * (fast_words_per_channel(blk.in_channels) if fast
+                                                    else 9 * words_for(blk.in_channels))
         threshold_bytes += 4 * ((blk.in_channels + 1) // 2 if fast and residual_bits == 16 else blk.in_channels)
         if blk.kind == "requant":  # int32 multiplier + bias per output channel, no popcount threshold
             requant_bytes += 8 * blk.out_channels
-        else:  # fast: two int16 thresholds a word, in the weight stream
-            threshold_bytes += 4 * ((blk.out_channels + 1) // 2 if fast else blk.out_channels)
+        else:  # fast: two int16 thresholds a word, in the weight stream; ternary: two tables
+            tables = 2 if blk.kind == "ternary" else 1
+            threshold_bytes += tables * 4 * ((blk.out_channels + 1) // 2 if fast else blk.out_channels)
     return MemoryPlan(
         residual_bits=residual_bits, residual_elements=residual, bit_buffer_words=bit_words,
         head_scratch_words=ir.head.weight.shape[1], weight_bytes=weight_bytes,
         threshold_bytes=threshold_bytes, requant_bytes=requant_bytes,
-        stem_bytes=ir.stem.weight.size + 4 * ir.stem.thresholds.size,
+        stem_bytes=(4 * ir.stem.weight.shape[0] * stem_fast_words_per_channel(ir.stem.levels) if fast
+                    else ir.stem.weight.size + 4 * ir.stem.thresholds.size),
         head_bytes=ir.head.weight.size + 4 * ir.head.bias.size, max_abs_residual=bound,
     )
 

@@ -12,9 +12,18 @@ import numpy as np
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 import pbkit
-from pbkit.ir import BlockIR, IntegerModel
+from pbkit.ir import BlockIR, IntegerModel, StemIR
 
-from .pack import fast_interleave_thresholds, fast_rsign_thresholds, fast_weight_words, pack_channels, words_for
+from .pack import (
+    LANE_PAIR_MAX_CHANNELS,
+    fast_interleave_thresholds,
+    fast_lane_pair_words,
+    fast_rsign_thresholds,
+    fast_weight_words,
+    pack_channels,
+    stem_fast_words,
+    words_for,
+)
 from .plan import MemoryPlan, plan_memory
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -54,13 +63,18 @@ def _branch(blk: BlockIR, index: int, kernel: str) -> dict:
     popbin exports stay byte-identical; a requant block names its kind and its requant fields.
     The fast kernel reads popbin thresholds from the end of each channel's weights instead.
     """
-    if blk.kind == "popbin":
+    if blk.kind in ("popbin", "ternary"):
+        ternary = blk.kind == "ternary"
+        note = f"ternary, delta {blk.delta}" if ternary else f"delta {blk.delta}"
+        block_fields = [".kind = PB_BLOCK_TERNARY"] if ternary else []
         if kernel == "fast":
-            return {"note": f"delta {blk.delta}", "block_fields": [], "branch_arrays": [], "branch_fields": []}
-        name = f"popcount_threshold_{index}"
-        return {"note": f"delta {blk.delta}", "block_fields": [],
-                "branch_arrays": [{"name": name, "numbers": _int32_list(blk.popcount_threshold)}],
-                "branch_fields": [f".popcount_threshold = {name}"]}
+            return {"note": note, "block_fields": block_fields, "branch_arrays": [], "branch_fields": []}
+        tables = [("popcount_threshold", blk.popcount_threshold)] + ([("zero_threshold", blk.zero_threshold)]
+                                                                      if ternary else [])
+        return {"note": note, "block_fields": block_fields,
+                "branch_arrays": [{"name": f"{field}_{index}", "numbers": _int32_list(values)}
+                                  for field, values in tables],
+                "branch_fields": [f".{field} = {field}_{index}" for field, _ in tables]}
     if blk.kind == "requant":
         _check_requant(blk)
         multiplier, bias = f"multiplier_{index}", f"bias_{index}"
@@ -69,7 +83,8 @@ def _branch(blk: BlockIR, index: int, kernel: str) -> dict:
                                   {"name": bias, "numbers": _int32_list(blk.bias)}],
                 "branch_fields": [f".fan_in = {blk.fan_in}", f".shift = {blk.shift}",
                                   f".multiplier = {multiplier}", f".bias = {bias}"]}
-    raise ValueError(f"block {index}: unknown kind {blk.kind!r}; the kernels run popbin and requant blocks")
+    raise ValueError(f"block {index}: unknown kind {blk.kind!r}; the kernels run popbin, ternary and requant "
+                     "blocks")
 
 
 def _check_requant(blk: BlockIR) -> None:
@@ -93,10 +108,13 @@ def _weight_words(blk: BlockIR, kernel: str) -> np.ndarray:
     each pair of popbin channels with their popcount thresholds (firmware/kernels/pb_binconv_walk.h)."""
     if kernel != "fast":
         return pack_channels(blk.weight_bits)
+    zero = blk.zero_threshold if blk.kind == "ternary" else None
+    if blk.kind in ("popbin", "ternary") and blk.in_channels <= LANE_PAIR_MAX_CHANNELS:
+        return fast_lane_pair_words(blk.weight_bits, blk.popcount_threshold, zero)
     words = fast_weight_words(blk.weight_bits)
-    if blk.kind != "popbin":
+    if blk.kind == "requant":
         return words
-    return fast_interleave_thresholds(words, blk.popcount_threshold)
+    return fast_interleave_thresholds(words, blk.popcount_threshold, zero)
 
 
 def _rsign_thresholds(blk: BlockIR, kernel: str, bound: int, residual_bits: int) -> np.ndarray:
@@ -104,6 +122,37 @@ def _rsign_thresholds(blk: BlockIR, kernel: str, bound: int, residual_bits: int)
     if kernel == "fast":
         return fast_rsign_thresholds(blk.rsign_threshold, bound, residual_bits)
     return blk.rsign_threshold.astype(np.int64)
+
+
+def stem_tables(stem: StemIR, kernel: str) -> dict:
+    """The stem's tables: int8 weights and thresholds (reference), or the fast kernel's packed pairs."""
+    tables = {"channels": stem.weight.shape[0], "levels": stem.levels}
+    if kernel == "fast":
+        words, estimate = stem_fast_words(stem.weight, stem.thresholds)
+        return {**tables, "packed": words.ravel().tolist(), "estimate": int(estimate)}
+    return {**tables, "packed": [], "estimate": 0, "weight": stem.weight.ravel().tolist(),
+            "thresholds": stem.thresholds.ravel().tolist()}
+
+
+def block_tables(blk: BlockIR, index: int, height: int, width: int, kernel: str, bound: int,
+                 residual_bits: int) -> dict:
+    """One binary block on an input of height x width, in the chosen kernel's layout: the fields of its
+    RSign, pooling and conv parameters and its tables (the RSign thresholds clamped to `bound`, the
+    residual's static bound entering the block)."""
+    in_words = words_for(blk.in_channels)
+    padded_row_words = (width + 2) * in_words
+    return {
+        "in_channels": blk.in_channels, "out_channels": blk.out_channels, "stride": blk.stride,
+        "delta": blk.delta, "in_height": height, "in_width": width,
+        "out_height": height // blk.stride, "out_width": width // blk.stride,
+        "in_words": in_words, "padded_row_words": padded_row_words, "window_words": 3 * in_words,
+        "step_words": blk.stride * in_words, "row_step_words": blk.stride * padded_row_words,
+        "row_elements": width * blk.in_channels,
+        "pool_ref": f"&pool_{index}" if blk.stride == 2 else "0",
+        "rsign_threshold": _rsign_thresholds(blk, kernel, bound, residual_bits).tolist(),
+        "weights": _weight_words(blk, kernel).ravel().tolist(),
+        **_branch(blk, index, kernel),
+    }
 
 
 def build_context(ir: IntegerModel, kernel: str = "fast", source: str = "a pbkit checkpoint") -> dict:
@@ -115,21 +164,8 @@ def build_context(ir: IntegerModel, kernel: str = "fast", source: str = "a pbkit
     bounds = ir.residual_bound()  # bounds[i]: |x| entering block i
     blocks = []
     for blk in ir.blocks:
-        in_words = words_for(blk.in_channels)
-        padded_row_words = (w + 2) * in_words
-        out_h, out_w = h // blk.stride, w // blk.stride
-        blocks.append({
-            "in_channels": blk.in_channels, "out_channels": blk.out_channels, "stride": blk.stride,
-            "delta": blk.delta, "in_height": h, "in_width": w, "out_height": out_h, "out_width": out_w,
-            "in_words": in_words, "padded_row_words": padded_row_words, "window_words": 3 * in_words,
-            "step_words": blk.stride * in_words, "row_step_words": blk.stride * padded_row_words,
-            "row_elements": w * blk.in_channels,
-            "pool_ref": f"&pool_{len(blocks)}" if blk.stride == 2 else "0",
-            "rsign_threshold": _rsign_thresholds(blk, kernel, bounds[len(blocks)], plan.residual_bits).tolist(),
-            "weights": _weight_words(blk, kernel).ravel().tolist(),
-            **_branch(blk, len(blocks), kernel),
-        })
-        h, w = out_h, out_w
+        blocks.append(block_tables(blk, len(blocks), h, w, kernel, bounds[len(blocks)], plan.residual_bits))
+        h, w = h // blk.stride, w // blk.stride
     sha = ir.sha256()
     meta = ir.meta
     return {
@@ -138,9 +174,8 @@ def build_context(ir: IntegerModel, kernel: str = "fast", source: str = "a pbkit
         "meta_line": f"{meta.get('model', '?')} width {meta.get('width', '?')} mode {meta.get('mode', '?')}",
         "kernel_fast": 1 if kernel == "fast" else 0, "plan": plan.to_dict(),
         "input_shape": list(ir.input_shape), "num_classes": ir.num_classes,
-        "stem": {"weight": ir.stem.weight.ravel().tolist(), "thresholds": ir.stem.thresholds.ravel().tolist(),
-                 "channels": ir.stem.weight.shape[0], "levels": ir.stem.levels},
-        "blocks": blocks,
+        "stem": stem_tables(ir.stem, kernel),
+        "blocks": blocks, "has_ternary": any(blk.kind == "ternary" for blk in ir.blocks),
         "head": {"weight": ir.head.weight.ravel().tolist(), "bias": ir.head.bias.ravel().tolist(),
                  "positions": h * w, "channels": ir.head.weight.shape[1], "fields": _head_fields(ir)},
     }

@@ -14,11 +14,12 @@ OBJDUMP = "arm-none-eabi-objdump"
 MULTIPLY = re.compile(r"^(mul|mla|mls|smul\w*|smla\w*|smml\w*|smmul\w*|smua\w*|smus\w*|smls\w*|umull|umlal|umaal|"
                       r"sdiv|udiv)(s|\.w|\.n)?$")
 #: The binary-layer functions a network runs, by block kind (pbkit.ir BlockIR.kind). A popbin
-#: network's have no multiply at all; the baseline's requant conv multiplies once per output
+#: network's have no multiply at all, nor a ternary one's; the baseline's requant conv multiplies once per output
 #: element by design (the requantization the comparison counts), so a scan must find it there.
 BINARY_LAYER_FUNCTIONS_BY_KIND = {
     "popbin": ("pb_rsign_pack", "pb_binconv3x3_popbin", "pb_sumpool2x2_dup"),
     "requant": ("pb_rsign_pack", "pb_binconv3x3_requant", "pb_sumpool2x2_dup"),
+    "ternary": ("pb_rsign_pack", "pb_binconv3x3_ternary", "pb_sumpool2x2_dup"),
 }
 BINARY_LAYER_FUNCTIONS = BINARY_LAYER_FUNCTIONS_BY_KIND["popbin"]
 

@@ -63,25 +63,30 @@ def profile_board(url: str, checkpoint: Path, images: np.ndarray, timeout: float
 def summarize_profile(info: BoardInfo, model_sha256: str, layers: list[ModelLayer], counts: list[list[float]],
                       whole: list[float], identical: int) -> dict:
     """The result `pbkit profile --json` prints. Per layer: ``count`` (instructions or cycles,
-    as ``counter`` says; median over the images), ``share`` of the layers' total,
-    ``binary_words`` (32-bit words XNORed) and ``per_binary_word``. ``total`` is the layers'
-    sum, ``whole_image`` INFER's count for the same images (medians)."""
+    as ``counter`` says; median over the images), ``share`` of the layers' total and, for binary
+    layers, ``xnor_bits`` (the useful XNOR bits: out_h x out_w x out_channels x 9 x in_channels),
+    ``useful_words`` (those bits / 32: a word of 16 channels counts as half a word) and
+    ``per_32_bits`` (count per useful word). ``total`` is the layers' sum, ``whole_image`` INFER's
+    count for the same images (medians); ``binary_per_32_bits`` is the binary layers' together and
+    ``worst_binary_layer`` the layer with the highest per_32_bits."""
     rows = []
     medians = [statistics.median(col) for col in zip(*counts, strict=True)]
     total = sum(medians)
     for layer, count in zip(layers, medians, strict=True):
-        words = layer.xnor_words
+        useful = layer.xnor_bits / 32
         rows.append({"name": layer.name, "kind": layer.kind, "output": layer.output, "count": count,
-                     "share": count / total if total else None, "binary_words": words,
-                     "per_binary_word": count / words if words else None})
+                     "share": count / total if total else None, "xnor_bits": layer.xnor_bits,
+                     "useful_words": useful, "per_32_bits": count / useful if useful else None})
     binary = [r for r in rows if r["kind"] == "binary"]
-    binary_words = sum(r["binary_words"] for r in binary)
+    useful_words = sum(r["useful_words"] for r in binary)
+    worst = max(binary, key=lambda r: r["per_32_bits"], default=None)
     return {
         "board": info.board, "counter": info.counter, "clock_hz": info.clock_hz,
         "icount_shift": info.icount_shift, "model_sha256": model_sha256, "images": len(whole),
         "layers": rows, "total": total, "whole_image": statistics.median(whole),
-        "binary_words": binary_words,
-        "binary_per_word": sum(r["count"] for r in binary) / binary_words if binary_words else None,
+        "binary_useful_words": useful_words,
+        "binary_per_32_bits": sum(r["count"] for r in binary) / useful_words if useful_words else None,
+        "worst_binary_layer": {"name": worst["name"], "per_32_bits": worst["per_32_bits"]} if worst else None,
         "logits_identical": identical / len(whole),
     }
 
@@ -89,17 +94,22 @@ def summarize_profile(info: BoardInfo, model_sha256: str, layers: list[ModelLaye
 def format_profile(result: dict) -> str:
     """The per-layer table `pbkit profile` prints."""
     unit = "instr" if result["counter"] == "instructions" else "cycles"
-    head = f"{'layer':<17}{result['counter']:>14}{'share':>8}{'binary words':>14}{unit + '/word':>13}"
+    head = f"{'layer':<17}{result['counter']:>14}{'share':>8}{'useful words':>14}{unit + '/32 bits':>16}"
     lines = [head, "-" * len(head)]
 
-    def line(name: str, count: float, share: float | None, words: int, per: float | None) -> str:
+    def line(name: str, count: float, share: float | None, words: float, per: float | None) -> str:
         return (f"{name:<17}{count:>14,.0f}{'-' if share is None else f'{100 * share:.1f}%':>8}"
-                f"{f'{words:,}' if words else '-':>14}{'-' if per is None else f'{per:.2f}':>13}")
+                f"{f'{words:,.0f}' if words else '-':>14}{'-' if per is None else f'{per:.2f}':>16}")
 
     for r in result["layers"]:
-        lines.append(line(r["name"], r["count"], r["share"], r["binary_words"], r["per_binary_word"]))
+        lines.append(line(r["name"], r["count"], r["share"], r["useful_words"], r["per_32_bits"]))
     lines.append("-" * len(head))
     lines.append(line("total per image", result["total"], 1.0 if result["total"] else None,
-                      result["binary_words"], result["binary_per_word"]))
+                      result["binary_useful_words"], result["binary_per_32_bits"]))
     lines.append(f"{'INFER, one call':<17}{result['whole_image']:>14,.0f}  (the same images without the layer hook)")
+    if result["worst_binary_layer"]:
+        worst = result["worst_binary_layer"]
+        lines.append(f"useful words: out_h x out_w x out_channels x 9 x in_channels / 32 XNORed bits (RSign and "
+                     f"pooling included in the layer's count); the most per 32 bits: {worst['name']} "
+                     f"{worst['per_32_bits']:.2f}")
     return "\n".join(lines)

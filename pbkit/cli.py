@@ -452,7 +452,7 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
                        "identity, or approx (Bi-Real's 2 - 2|x|); training only, the exported model is the same")
     model.add_argument("--branch-levels", type=int, choices=[2, 3], default=2,
                        help="values the popbin branch adds: 2 = +-delta (one compare per output, default), 3 = "
-                       "-delta/0/+delta (two compares; eval and the integer reference run it, the C kernels not yet)")
+                       "-delta/0/+delta (two compares per output, no multiply; exported and run in C like the default)")
     recipe = p.add_argument_group("recipe", "how it is trained; --resume refuses a change to these")
     recipe.add_argument("--epochs", type=int, default=30, help="epochs in the run (default 30)")
     recipe.add_argument("--batch-size", type=int, default=128)
@@ -582,7 +582,8 @@ def _add_profile_parser(sub: argparse._SubParsersAction) -> None:
                        description="Export the checkpoint, build the firmware, start QEMU (or use the board at "
                        "--port) and let the firmware time every layer with its counter: prints per layer its "
                        "instructions or cycles, its share of the image and, for binary layers, the count per "
-                       "32-bit binary word (out_h x out_w x out_channels x 9 x ceil(Cin/32) words). "
+                       "32 useful XNOR bits (out_h x out_w x out_channels x 9 x Cin / 32 words: a 16-channel "
+                       "word counts as half). "
                        "Exit code 3 when the board runs another model or its logits differ from PyTorch eval.")
     p.add_argument("--board", default=DEFAULT_BOARD, help=f"board to build for and emulate, one of {', '.join(BOARDS)} "
                    f"(default {DEFAULT_BOARD}); with --port, the board reports itself")

@@ -1,4 +1,5 @@
-"""The checked-in golden export of a tiny model. Refresh with `make golden` after a deliberate codegen change."""
+"""The checked-in golden export of a tiny model, and the kernel-level vectors (tests/kernel_vectors.py). Refresh both
+with `make golden` after a deliberate codegen or plan change."""
 
 from __future__ import annotations
 
@@ -16,7 +17,11 @@ def tiny_render() -> dict[str, str]:
 
 
 if __name__ == "__main__":
+    from tests.kernel_vectors import write_checked_in
+
     GOLDEN_DIR.mkdir(parents=True, exist_ok=True)
     for name, text in tiny_render().items():
         (GOLDEN_DIR / name).write_text(text)
         print(f"wrote {GOLDEN_DIR / name}")
+    for folder in write_checked_in():  # the kernel-level vectors (tests/kernels/plan.json) too
+        print(f"wrote {folder}")

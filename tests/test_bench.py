@@ -42,6 +42,9 @@ def test_bench_agrees_with_pytorch_on_every_image(real_model_firmware, real_mode
     assert sorted(r["index"] for r in rows) == list(range(12))
 
 
+#: Seconds to wait for one reply: the reference kernel on an emulated Cortex-M4 beside training runs takes
+#: more than the bench's default 30 s an image.
+REPLY_TIMEOUT = 300.0
 #: (model mode, popcount kernel) run on every emulated board: PopBin and the baseline (whose requant
 #: blocks use an int32 multiply + flooring shift), each with both kernels.
 PARITY_MODELS = [("popbin", "reference"), ("popbin", "fast"), ("baseline", "reference"), ("baseline", "fast")]
@@ -53,10 +56,23 @@ def test_logits_match_pytorch_on_every_emulated_board(board, mode, kernel, model
     """The same export, built for each emulated core (Cortex-M4 twice, Cortex-M7): logits equal PyTorch eval's."""
     checkpoint, built = model_firmware(mode, kernel, board)
     with Emulator(built.elf, board) as emu:
-        summary = run_bench([emu.url], checkpoint, load_sample().head(3), progress=False)
+        summary = run_bench([emu.url], checkpoint, load_sample().head(3), timeout=REPLY_TIMEOUT, progress=False)
     assert summary["images"] == 3 and summary["complete"] and summary["board"] == board
     assert summary["agreement"] == 1.0 and summary["logits_identical"] == 1.0
     assert summary["counter"] == "instructions" and summary["per_image_median"] > 1e5
+
+
+#: Ternary PopBin (three branch levels): the assembly build on both emulated cores, the reference on one.
+TERNARY_RUNS = [("netduinoplus2", "fast"), ("mps2-an500", "fast"), ("netduinoplus2", "reference")]
+
+
+@pytest.mark.parametrize(("board", "kernel"), TERNARY_RUNS, ids=[f"{b}-{k}" for b, k in TERNARY_RUNS])
+def test_ternary_logits_match_pytorch_on_emulated_boards(board, kernel, model_firmware):
+    checkpoint, built = model_firmware("ternary", kernel, board)
+    with Emulator(built.elf, board) as emu:
+        summary = run_bench([emu.url], checkpoint, load_sample().head(3), timeout=REPLY_TIMEOUT, progress=False)
+    assert summary["images"] == 3 and summary["complete"] and summary["board"] == board
+    assert summary["agreement"] == 1.0 and summary["logits_identical"] == 1.0
 
 
 def test_two_boards_share_the_images(real_model_firmware, real_model_emulator):

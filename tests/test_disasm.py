@@ -38,6 +38,17 @@ def test_popbin_counts_are_zero(real_model_firmware):
     assert count_multiplies(built.elf) == {name: 0 for name in BINARY_LAYER_FUNCTIONS}
 
 
+@pytest.mark.parametrize("kernel", ["fast", "reference"])
+def test_ternary_binary_layers_have_no_multiply(model_firmware, kernel):
+    """Three levels, two compares: the ternary conv (lane pairs, the walk and their assembly) multiplies nothing."""
+    from fw_support import EMULATED_BOARD
+
+    _, built = model_firmware("ternary", kernel, EMULATED_BOARD)
+    functions = binary_layer_functions(["ternary"])
+    assert "pb_binconv3x3_ternary" in functions
+    assert count_multiplies(built.elf, functions) == {name: 0 for name in functions}
+
+
 def test_binary_layer_functions_follow_the_block_kinds():
     assert binary_layer_functions(["popbin", "popbin"]) == BINARY_LAYER_FUNCTIONS
     assert binary_layer_functions(["popbin", "requant"]) == (

@@ -86,6 +86,17 @@ def test_popcount_modes_fold_to_popbin_blocks_that_stay_bit_exact(tmp_path, mode
     _assert_c_equals_eval_and_reference(model, kernel, tmp_path)
 
 
+@pytest.mark.parametrize("channels,kernel", [(8, "fast"), (8, "reference"), (24, "reference"), (32, "fast")])
+def test_ternary_blocks_in_c_are_bit_exact(tmp_path, channels, kernel):
+    """Three branch levels: 8 channels take the lane pairs (one and two streams) and the 2-word walk, 32 the
+    2- and 4-word walks and the C walk; every level is taken."""
+    model = random_model(channels, seed=channels, branch_levels=3)
+    ir = fold_model(model)
+    assert {blk.kind for blk in ir.blocks} == {"ternary"}
+    assert any(np.any(blk.zero_threshold > blk.popcount_threshold) for blk in ir.blocks)
+    _assert_c_equals_eval_and_reference(model, kernel, tmp_path)
+
+
 def test_requant_arrays_replace_the_popcount_thresholds_in_the_plan():
     ir = fold_model(random_model(8, seed=8, mode="baseline"))
     plan = plan_memory(ir)

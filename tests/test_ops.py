@@ -47,3 +47,13 @@ def test_model_layers_of_an_exported_model_are_count_ops_layers(mode):
     analytic = [(lay.name, lay.kind, lay.output, lay.xnor_words) for lay in count_ops("reactnet18", 0.125, mode)]
     assert from_ir == analytic
     assert from_ir[1] == ("stage1.unit1", "binary", "8x32x32", 32 * 32 * 8 * 9 * 1)
+
+
+def test_model_layers_count_the_useful_xnor_bits():
+    """The profile's metric counts bits, not words: 16 channels fill half a word, 40 fill 1.25."""
+    for channels, first_words in ((16, 0.5), (40, 1.25)):
+        layers = model_layers(fold_model(random_model(channels, seed=1)))
+        first = layers[1]
+        assert first.xnor_bits == 32 * 32 * channels * 9 * channels
+        assert first.xnor_bits / 32 == 32 * 32 * channels * 9 * first_words
+        assert all(lay.xnor_bits <= 32 * lay.xnor_words for lay in layers)

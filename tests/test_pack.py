@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from pbkit.codegen import pack
 from pbkit.codegen.pack import (
     fast_interleave_thresholds,
     fast_rsign_thresholds,
@@ -111,3 +112,56 @@ def test_fast_rsign_thresholds_keep_x_ge_t(residual_bits):
         t_prime = table
     x = np.arange(-bound, bound + 1)[:, None]
     assert np.array_equal(x > t_prime[None, :], x >= t[None, :])
+
+
+def test_layout_constants_are_the_kernels():
+    """The constants both sides of the layout use are defined in C and in Python: they must agree."""
+    import re
+
+    from pbkit.codegen import pack
+    from pbkit.paths import FIRMWARE_DIR
+
+    header = (FIRMWARE_DIR / "kernels" / "pb_kernels.h").read_text()
+    c = {name: int(value) for name, value in re.findall(r"#define (PB_\w+) (\d+)u?\b", header)}
+    assert c["PB_STEM_PAIRS"] == pack.STEM_FAST_PAIRS
+    assert c["PB_STEM_ESTIMATE_WORDS"] == pack.STEM_ESTIMATE_WORDS
+    assert c["PB_FAST_MAX_IN_WORDS"] == pack.FAST_MAX_IN_WORDS
+    assert c["PB_HALVES_MAX_CHANNELS"] == pack.HALVES_MAX_CHANNELS
+
+
+def _stem_levels_by_estimate(words: np.ndarray, sums: np.ndarray, levels: int) -> np.ndarray:
+    """What the fast stem computes from its table where the estimate holds: j + (s >= T_j) + (s >= T_j+1)."""
+    base, m, j0 = (words[pack.STEM_FAST_PAIRS + i].astype(np.uint32).view(np.int32).astype(np.int64) for i in range(3))
+    t = words[pack.STEM_FAST_PAIRS + 3:].astype(np.uint32).view(np.int32).astype(np.int64)
+    j = np.clip(j0 + (((sums - base) * m) >> 32), 0, levels - 1)
+    return j + (sums >= t[j]) + (sums >= t[j + 1])
+
+
+def test_stem_estimate_is_exact_on_every_reachable_sum_or_refused():
+    rng = np.random.default_rng(7)
+    weight = rng.integers(-128, 128, (3, 3, 3, 3)).astype(np.int8)
+    flat = weight.reshape(3, -1).astype(np.int64)
+    shift = 128 * flat.sum(axis=1)
+    start, step = rng.uniform(-80_000, 20_000, (3, 1)), rng.uniform(500, 20_000, (3, 1))
+    thresholds = np.ceil(start + step * np.arange(8)).astype(np.int32)
+    thresholds[0] = -(2**30)  # a constant channel
+    words, estimate = pack.stem_fast_words(weight, thresholds)
+    assert estimate
+    for ch in range(3):  # every raw sum the channel can reach, against the count the reference makes
+        lo, hi = np.minimum(-128 * flat[ch], 127 * flat[ch]).sum(), np.maximum(-128 * flat[ch], 127 * flat[ch]).sum()
+        centred = np.arange(lo, hi + 1)
+        count = (centred[:, None] >= thresholds[ch][None, :].astype(np.int64)).sum(axis=1)
+        assert np.array_equal(_stem_levels_by_estimate(words[ch], centred + shift[ch], 8), count)
+    irregular = thresholds.copy()
+    irregular[1, 4:] = 2**30  # levels past reach: no linear estimate stays within two of the count
+    assert not pack.stem_fast_words(weight, irregular)[1]
+
+
+def test_a_ternary_stream_follows_the_plus_thresholds_with_the_zero_ones():
+    plus, zero = np.array([5, -1, 7]), np.array([9, 3, 7])
+    stream = fast_interleave_thresholds(np.arange(36, dtype=np.uint32).reshape(3, 12), plus, zero)
+    assert len(stream) == 36 + 4  # two channels' weights, two tail words; the odd last channel's own two
+    assert stream[24:26].tolist() == [0xFFFF0005, 3 << 16 | 9] and stream[38:].tolist() == [7, 7]
+    lanes = pack.fast_lane_pair_words(np.zeros((3, 3, 3, 8), np.uint8), plus, zero)
+    assert lanes.shape == (2, pack.lane_pair_words_per_pair(8, ternary=True))
+    assert lanes[:, -2].tolist() == [0xFFFF0005, 7] and lanes[:, -1].tolist() == [3 << 16 | 9, 7]

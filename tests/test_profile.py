@@ -22,15 +22,18 @@ def _check_layers_add_up(result: dict, checkpoint) -> None:
     model, _ = load_checkpoint(checkpoint)
     layers = model_layers(fold_model(model))
     assert [r["name"] for r in result["layers"]] == [layer.name for layer in layers]
-    assert [r["binary_words"] for r in result["layers"]] == [layer.xnor_words for layer in layers]
+    assert [r["xnor_bits"] for r in result["layers"]] == [layer.xnor_bits for layer in layers]
     assert result["total"] == pytest.approx(sum(r["count"] for r in result["layers"]))
     # Each layer's share of the image is lost only to SysTick rounding and the few instructions
     # between the last hook and pb_model_run's return: about one instruction per layer.
     assert abs(result["total"] - result["whole_image"]) <= 3 * len(layers)
     assert all(r["count"] > 0 for r in result["layers"])
     for r in result["layers"]:
-        if r["kind"] == "binary":
-            assert r["per_binary_word"] == pytest.approx(r["count"] / r["binary_words"])
+        if r["kind"] == "binary":  # per 32 useful bits: 16 channels make half a word, not a whole one
+            assert r["useful_words"] == r["xnor_bits"] / 32
+            assert r["per_32_bits"] == pytest.approx(r["count"] / r["useful_words"])
+    worst = max((r for r in result["layers"] if r["kind"] == "binary"), key=lambda r: r["per_32_bits"])
+    assert result["worst_binary_layer"] == {"name": worst["name"], "per_32_bits": worst["per_32_bits"]}
     assert result["logits_identical"] == 1.0
 
 
@@ -53,7 +56,7 @@ def test_profile_of_a_running_board_prints_the_table(real_model_firmware, real_m
     code = main(["profile", "--port", real_model_emulator.url, "--checkpoint", str(checkpoint)])
     out = capsys.readouterr().out
     assert code == EXIT_OK
-    for name in ("stem", "stage1.unit1", "stage4.unit4", "head", "total per image", "instr/word"):
+    for name in ("stem", "stage1.unit1", "stage4.unit4", "head", "total per image", "instr/32 bits", "useful words"):
         assert name in out
 
 

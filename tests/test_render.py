@@ -38,13 +38,17 @@ def test_strides_are_precomputed_for_the_multiply_free_kernels():
 
 
 @pytest.mark.parametrize("kernel", ["reference", "fast"])
-@pytest.mark.parametrize("mode", ["popbin", "baseline"])
+@pytest.mark.parametrize("mode", ["popbin", "baseline", "ternary"])
 def test_plan_flash_is_the_rendered_tables(kernel, mode):
     """The plan's model flash is what the rendered constant tables hold, in either kernel's layout."""
-    ir = fold_model(random_model(24, seed=2, mode=mode))
+    model = random_model(24, seed=2, branch_levels=3) if mode == "ternary" else random_model(24, seed=2, mode=mode)
+    ir = fold_model(model)
     text = render(ir, kernel=kernel)["model_data.c"]
     sizes = {"int8_t": 1, "int32_t": 4, "uint32_t": 4}
     tables = re.findall(r"static const (u?int(?:8|32)_t) (\w+)\[(\d+)\]", text)
     assert sum(sizes[t] * int(n) for t, _, n in tables) == plan_memory(ir, kernel).model_flash_bytes
     names = {name for _, name, _ in tables}
-    assert any(name.startswith("popcount_threshold_") for name in names) == (mode == "popbin" and kernel == "reference")
+    reference = kernel == "reference"
+    assert any(name.startswith("popcount_threshold_") for name in names) == (mode != "baseline" and reference)
+    assert any(name.startswith("zero_threshold_") for name in names) == (mode == "ternary" and reference)
+    assert ("PB_MODEL_TERNARY" in render(ir, kernel=kernel)["pb_model_config.h"]) == (mode == "ternary")

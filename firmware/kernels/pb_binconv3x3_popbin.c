@@ -8,57 +8,243 @@
 #define PB_POPBIN_ASM 0
 #endif
 
+/* The path of a shape (pb_kernels.h's table): the dispatch below follows it. Lane-pair paths come in
+ * the order row4, row2, pixel2, pixel1, c for one stream and again for two. */
+_Static_assert(PB_PATH_LANE1_C == PB_PATH_LANE1_ROW4_ASM + 4 && PB_PATH_LANE2_ROW4_ASM == PB_PATH_LANE1_C + 1 &&
+                   PB_PATH_LANE2_C == PB_PATH_LANE2_ROW4_ASM + 4,
+               "lane-pair paths out of order");
+#define PB_LANE_ROW4 0
+#define PB_LANE_ROW2 1
+#define PB_LANE_PIXEL2 2
+#define PB_LANE_PIXEL1 3
+#define PB_LANE_C 4
+
+static inline __attribute__((always_inline)) int popbin_path(const pb_binconv_params_t *p) {
+#if !PB_KERNEL_FAST
+    (void)p;
+    return PB_PATH_REFERENCE;
+#else
+    if (p->in_words == 1) { /* lane pairs: one stream up to 16 channels, two up to 32 */
+        const int base = p->in_channels > PB_HALVES_MAX_CHANNELS ? PB_PATH_LANE2_ROW4_ASM : PB_PATH_LANE1_ROW4_ASM;
+#if PB_POPBIN_ASM
+        const int out_c = p->out_channels, pairs = out_c >> 1;
+        if (pairs && !(out_c & 3) && p->out_width) return base + ((out_c & 7) ? PB_LANE_ROW2 : PB_LANE_ROW4);
+        if (pairs) return base + ((pairs & 1) ? PB_LANE_PIXEL1 : PB_LANE_PIXEL2);
+#endif
+        return base + PB_LANE_C;
+    }
+    if (p->in_words > PB_FAST_MAX_IN_WORDS) return PB_PATH_REFUSED;
+#if PB_POPBIN_ASM
+    if (p->out_channels >= 2 && p->in_words == 2) return PB_PATH_WALK_W2_ASM;
+    if (p->out_channels >= 2 && p->in_words == 4) return PB_PATH_WALK_W4_ASM;
+#endif
+    return PB_PATH_WALK_C;
+#endif
+}
+
+int pb_binconv3x3_popbin_path(const pb_binconv_params_t *p) {
+    return p ? popbin_path(p) : PB_PATH_REFUSED;
+}
+
+/* Ternary blocks take the same paths: only the branch differs. */
+int pb_binconv3x3_ternary_path(const pb_binconv_params_t *p) {
+    return p ? popbin_path(p) : PB_PATH_REFUSED;
+}
+
+/* What a popcount adds: +delta up to the plus threshold, else -delta; ternary: 0 up to the zero threshold
+ * first, that is delta * ((count <= plus) + (count <= zero) - 1) with two compares and no multiply. */
+static inline __attribute__((always_inline)) int32_t popbin_level(int32_t count, int32_t plus, int32_t zero,
+                                                                  int32_t delta, int ternary) {
+    if (count <= plus) return delta;
+    return ternary && count <= zero ? 0 : -delta;
+}
+
 /* PopBin: the popcount itself is binarized; the branch adds +-delta, no scaling. The fast
- * layout keeps the thresholds of two channels, as int16, after their weights (one word of tail). */
+ * layout keeps the thresholds of two channels, as int16, after their weights (one word of tail;
+ * ternary: two, the plus thresholds, then the zero ones). */
 static inline __attribute__((always_inline)) int32_t popbin_branch(const pb_binconv_params_t *p, int o,
                                                                    uint32_t count, const uint32_t *tail) {
     const int32_t threshold = PB_KERNEL_FAST ? (int16_t)(tail[0] >> ((o & 1) << 4)) : p->popcount_threshold[o];
-    return (int32_t)count <= threshold ? p->delta : -p->delta;
+    return popbin_level((int32_t)count, threshold, 0, p->delta, 0);
+}
+
+static inline __attribute__((always_inline)) int32_t ternary_branch(const pb_binconv_params_t *p, int o,
+                                                                    uint32_t count, const uint32_t *tail) {
+#if PB_KERNEL_FAST
+    const int half = (o & 1) << 4;
+    const int32_t plus = (int16_t)(tail[0] >> half), zero = (int16_t)(tail[1] >> half);
+#else
+    (void)tail;
+    const int32_t plus = p->popcount_threshold[o], zero = p->zero_threshold[o];
+#endif
+    return popbin_level((int32_t)count, plus, zero, p->delta, 1);
 }
 
 #if PB_POPBIN_ASM
-/* The channel pairs of one pixel in assembly where the window shape has a loop; else the C loop.
- * `delta2` holds delta in both halves. */
-static inline __attribute__((always_inline)) int popbin_channels(const uint32_t *d, const uint32_t **wt,
-                                                                 pb_residual_t **x, pb_residual_t *x_pairs_end,
-                                                                 int even_pairs, uint32_t delta2, uint32_t in_words,
-                                                                 int halves) {
-    if (halves) pb_popbin_pairs_halves(d, wt, x, x_pairs_end, delta2, even_pairs);
-    else if (in_words == 1) pb_popbin_pairs_w1(d, wt, x, x_pairs_end, delta2, even_pairs);
-    else if (in_words == 2) pb_popbin_pairs_w2(d, wt, x, x_pairs_end, delta2);
-    else if (in_words == 4) pb_popbin_pairs_w4(d, wt, x, x_pairs_end, delta2);
+/* The walk's channel pairs of one pixel in assembly for two and four input words (one word takes the
+ * lane pairs); else the C loop. `delta2` holds delta in both halves. */
+static inline __attribute__((always_inline)) int popbin_levels_channels(const uint32_t *d, const uint32_t **wt,
+                                                                        pb_residual_t **x, pb_residual_t *x_pairs_end,
+                                                                        uint32_t delta2, uint32_t in_words,
+                                                                        int halves, int ternary) {
+    if (halves) return 0; /* not reached: popbin windows of at most 16 channels take the lane pairs */
+    if (in_words == 2) pb_popbin_pairs_w2(d, wt, x, x_pairs_end, delta2, ternary);
+    else if (in_words == 4) pb_popbin_pairs_w4(d, wt, x, x_pairs_end, delta2, ternary);
     else return 0;
     return 1;
 }
 
-/* At most 16 input channels and a multiple of 4 output channels: whole output rows in assembly
- * (pb_popbin_row_halves). Returns 0 for other shapes. */
-static int popbin_halves_rows(const pb_binconv_params_t *p, const uint32_t *bits, pb_residual_t *x_hwc,
-                              uint32_t delta2) {
-    if (p->in_channels > PB_HALVES_MAX_CHANNELS || (p->out_channels & 3) || !p->out_width) return 0;
-    uint32_t d[6];
-    int row_outputs = 0; /* out_width * out_channels, added up; opaque, or gcc makes it a multiply */
-    for (int ox = 0; ox < p->out_width; ox++) {
-        row_outputs += p->out_channels;
-        PB_OPAQUE(row_outputs);
-    }
-    const uint32_t row_bytes = p->padded_row_words << 2, step_bytes = p->step_words << 2;
-    const uint32_t chan_bytes = (uint32_t)p->out_channels << 1;
-    const uint32_t *out_row = bits;
-    for (int oy = 0; oy < p->out_height; oy++, out_row += p->row_step_words, x_hwc += row_outputs)
-        pb_popbin_row_halves(d, out_row, row_bytes, step_bytes, p->weights, x_hwc, x_hwc + row_outputs, chan_bytes,
-                             delta2);
-    return 1;
+static inline __attribute__((always_inline)) int popbin_channels(const uint32_t *d, const uint32_t **wt,
+                                                                 pb_residual_t **x, pb_residual_t *x_pairs_end,
+                                                                 int even_pairs, uint32_t delta2, uint32_t in_words,
+                                                                 int halves) {
+    (void)even_pairs;
+    return popbin_levels_channels(d, wt, x, x_pairs_end, delta2, in_words, halves, 0);
 }
+
+static inline __attribute__((always_inline)) int ternary_channels(const uint32_t *d, const uint32_t **wt,
+                                                                  pb_residual_t **x, pb_residual_t *x_pairs_end,
+                                                                  int even_pairs, uint32_t delta2, uint32_t in_words,
+                                                                  int halves) {
+    (void)even_pairs;
+    return popbin_levels_channels(d, wt, x, x_pairs_end, delta2, in_words, halves, 1);
+}
+#endif
+
+#if PB_KERNEL_FAST
+/* At most 32 input channels (one word a pixel): lane pairs. The exporter (codegen/pack.py
+ * fast_lane_pair_words) puts the even channel of each output pair in lanes 0-15 of the weight words
+ * and the odd one in lanes 16-31, and the walk makes the window's activation words hold every input
+ * channel once in each half:
+ *   at most 16 channels: one stream, h | ror(h, 8) of each window word h (pb_rsign_pack's order puts
+ *     the even channels in bits 0-7 and the odd ones in bits 16-23);
+ *   17 to 32: two streams, a and ror(a, 16).
+ * Each stream's nine words are derived for the carry-save groups as the full-word path derives them,
+ * and one count (pb_count9_bytes per stream) then serves two channels: their popcounts are the sums of
+ * bytes 0-1 and of bytes 2-3. Per pair the stream holds 12 words per stream and both thresholds
+ * (int16, the even one low); a ternary pair its plus thresholds, then its zero thresholds. */
+PB_INLINE uint32_t pb_lane_dup(uint32_t h) {
+    return h | (h >> 8) | (h << 24);
+}
+
+PB_INLINE uint32_t pb_ror16(uint32_t a) {
+    return a >> 16 | a << 16;
+}
+
+PB_INLINE void pb_derive_lane_pairs(uint32_t *d, const uint32_t *win, uint32_t row, int two_streams) {
+    for (int ky = 0; ky < 3; ky++, win += row, d += 4) {
+        if (two_streams) {
+            pb_derive3(d, win[0], win[1], win[2]);
+            pb_derive3(d + 12, pb_ror16(win[0]), pb_ror16(win[1]), pb_ror16(win[2]));
+        } else {
+            pb_derive3(d, pb_lane_dup(win[0]), pb_lane_dup(win[1]), pb_lane_dup(win[2]));
+        }
+    }
+}
+
+/* x[0] (and x[1] unless `last`) +-delta (or 0) from the byte sums v of a pair and its threshold words. */
+PB_INLINE void pb_lane_pair_branch(uint32_t v, const uint32_t *tail, int32_t delta, pb_residual_t *x, int last,
+                                   int ternary) {
+    const uint32_t t = tail[0], z = ternary ? tail[1] : 0;
+    const int32_t even = (int32_t)((v & 0xFFu) + ((v >> 8) & 0xFFu));
+    x[0] = (pb_residual_t)(x[0] + popbin_level(even, (int16_t)(t & 0xFFFFu), (int16_t)(z & 0xFFFFu), delta, ternary));
+    if (last) return;
+    const int32_t odd = (int32_t)(((v >> 16) & 0xFFu) + (v >> 24));
+    x[1] = (pb_residual_t)(x[1] + popbin_level(odd, (int16_t)(t >> 16), (int16_t)(z >> 16), delta, ternary));
+}
+
+/* The byte sums of a pair: per stream at most 72 a byte, so two streams still fit. */
+PB_INLINE uint32_t pb_lane_pair_count(const uint32_t *d, const uint32_t *wt, int two_streams) {
+    const uint32_t v = pb_count9_bytes(d, wt);
+    return two_streams ? v + pb_count9_bytes(d + 12, wt + 12) : v;
+}
+
+/* One call site per kernel only: inlined twice, for one and for two streams, the row assembly would
+ * leave gcc no register for its operands. `path` is popbin_path's; `ternary` a constant. */
+PB_INLINE void popbin_lane_pairs(const pb_binconv_params_t *p, const uint32_t *bits, pb_residual_t *x,
+                                 const int path, const int ternary) {
+    const int two_streams = path >= PB_PATH_LANE2_ROW4_ASM;
+    const int loop = path - (two_streams ? PB_PATH_LANE2_ROW4_ASM : PB_PATH_LANE1_ROW4_ASM);
+    (void)loop; /* the C build has one loop */
+    uint32_t d[24];
+    const int tail_words = ternary ? 2 : 1, stream_words = (two_streams ? 24 : 12) + tail_words;
+    const int tail = stream_words - tail_words;
+    const uint32_t row = p->padded_row_words, step = p->step_words, row_step = p->row_step_words;
+    const int out_c = p->out_channels, pairs = out_c >> 1;
+    const int32_t delta = p->delta;
+#if PB_POPBIN_ASM
+    const uint32_t delta2 = ((uint32_t)delta & 0xFFFFu) | (uint32_t)delta << 16;
+#endif
+    const uint32_t *out_row = bits;
+#if PB_POPBIN_ASM
+    if (loop == PB_LANE_ROW4 || loop == PB_LANE_ROW2) { /* whole rows in assembly */
+        int row_outputs = 0; /* out_width * out_channels, added up; opaque, or gcc makes it a multiply */
+        for (int ox = 0; ox < p->out_width; ox++) {
+            row_outputs += out_c;
+            PB_OPAQUE(row_outputs);
+        }
+        for (int oy = 0; oy < p->out_height; oy++, out_row += row_step, x += row_outputs)
+            pb_popbin_lane_row(d, out_row, row << 2, step << 2, p->weights, x, x + row_outputs,
+                               (uint32_t)out_c << 1, delta2, two_streams, loop == PB_LANE_ROW4, ternary);
+        return;
+    }
+#endif
+    for (int oy = 0; oy < p->out_height; oy++, out_row += row_step) {
+        const uint32_t *win = out_row;
+        for (int ox = 0; ox < p->out_width; ox++, win += step) {
+            pb_derive_lane_pairs(d, win, row, two_streams);
+            const uint32_t *wt = p->weights;
+            pb_residual_t *const pairs_end = x + (pairs << 1);
+#if PB_POPBIN_ASM
+            if (loop != PB_LANE_C)
+                pb_popbin_lane_pairs(d, &wt, &x, pairs_end, delta2, loop == PB_LANE_PIXEL2, two_streams, ternary);
+#endif
+            for (; x != pairs_end; x += 2) {
+                pb_lane_pair_branch(pb_lane_pair_count(d, wt, two_streams), wt + tail, delta, x, 0, ternary);
+                wt += stream_words;
+                PB_OPAQUE(wt); /* else gcc multiplies out where the loop leaves wt */
+            }
+            if (out_c & 1) { /* the last channel, paired with zero weights */
+                pb_lane_pair_branch(pb_lane_pair_count(d, wt, two_streams), wt + tail, delta, x, 1, ternary);
+                x++;
+            }
+        }
+    }
+}
+#endif
+
+/* Both kernels: `ternary` is a constant, so each compiles to its own flat loops. */
+#if PB_POPBIN_ASM
+#define PB_POPBIN_WALK(branch, tail_words, channels)                                               \
+    pb_binconv_walk(p, bits, x_hwc, branch, tail_words, channels,                                  \
+                    ((uint32_t)p->delta & 0xFFFFu) | (uint32_t)p->delta << 16)
+#else
+#define PB_POPBIN_WALK(branch, tail_words, channels) pb_binconv_walk(p, bits, x_hwc, branch, tail_words, 0, 0)
 #endif
 
 int pb_binconv3x3_popbin(const pb_binconv_params_t *p, const uint32_t *bits, pb_residual_t *x_hwc) {
     if (!p || !bits || !x_hwc) return PB_ERR_NULL;
-#if PB_POPBIN_ASM
-    const uint32_t delta2 = ((uint32_t)p->delta & 0xFFFFu) | (uint32_t)p->delta << 16;
-    if (popbin_halves_rows(p, bits, x_hwc, delta2)) return PB_OK;
-    return pb_binconv_walk(p, bits, x_hwc, popbin_branch, 1, popbin_channels, delta2);
-#else
-    return pb_binconv_walk(p, bits, x_hwc, popbin_branch, 1, 0, 0);
+    const int path = popbin_path(p);
+    if (path == PB_PATH_REFUSED) return PB_ERR_SHAPE;
+#if PB_KERNEL_FAST
+    if (p->in_words == 1) {
+        popbin_lane_pairs(p, bits, x_hwc, path, 0);
+        return PB_OK;
+    }
 #endif
+    return PB_POPBIN_WALK(popbin_branch, 1, popbin_channels);
+}
+
+int pb_binconv3x3_ternary(const pb_binconv_params_t *p, const uint32_t *bits, pb_residual_t *x_hwc) {
+    if (!p || !bits || !x_hwc) return PB_ERR_NULL;
+    if (!PB_KERNEL_FAST && (!p->popcount_threshold || !p->zero_threshold)) return PB_ERR_NULL;
+    const int path = popbin_path(p);
+    if (path == PB_PATH_REFUSED) return PB_ERR_SHAPE;
+#if PB_KERNEL_FAST
+    if (p->in_words == 1) {
+        popbin_lane_pairs(p, bits, x_hwc, path, 1);
+        return PB_OK;
+    }
+#endif
+    return PB_POPBIN_WALK(ternary_branch, 2, ternary_channels);
 }

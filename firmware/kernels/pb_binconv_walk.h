@@ -63,8 +63,6 @@ static inline __attribute__((always_inline)) int pb_binconv_walk(const pb_bincon
  * two channels after another, each pair (and an odd last channel) followed by `tail_words`
  * words for the branch (popbin: both thresholds, int16, the even channel's in the low half).
  * Loops run on end pointers so that the compiler has no trip count to multiply out. */
-#define PB_FAST_MAX_IN_WORDS 16u /* in_channels <= 512: d takes 12 words per input word */
-#define PB_HALVES_MAX_CHANNELS 16
 
 PB_INLINE void pb_derive3(uint32_t *d, uint32_t a0, uint32_t a1, uint32_t a2) {
     d[0] = a0;

@@ -1,6 +1,11 @@
 #include "pb_floor_shift.h"
 #include "pb_kernels.h"
 
+int pb_head_sumpool_fc_path(const pb_head_params_t *p) {
+    (void)p;
+    return PB_PATH_HEAD;
+}
+
 int pb_head_sumpool_fc(const pb_head_params_t *p, const pb_residual_t *x_hwc, int32_t *pooled,
                        int32_t *logits, uint32_t *class_index) {
     if (!p || !x_hwc || !pooled || !logits || !class_index) return PB_ERR_NULL;

@@ -12,14 +12,18 @@
  *               zero bits and add nothing to a popcount.
  *   weights     uint32 words, [Cout][3][3][words], same bit convention.
  *   fast kernel (PB_KERNEL_FAST 1): the same bits in another order within each word (channels 2k
- *               and 2k + 1 of a word are bits k and 16 + k, pb_rsign_pack.c), weights and RSign
- *               and popcount thresholds in the layouts of pb_binconv_walk.h and pb_rsign_pack.c,
- *               written by codegen/pack.py; the residual array is word-aligned.
+ *               and 2k + 1 of a word are bits k and 16 + k, pb_rsign_pack.c); the tables in the
+ *               layouts codegen/pack.py writes and the kernels describe: the stem's int16 weight
+ *               pairs and raw-pixel thresholds (pb_stem_conv_thermometer.c), lane pairs for
+ *               windows of one word (pb_binconv3x3_popbin.c), the carry-save groups of the walk for
+ *               wider ones and for the baseline (pb_binconv_walk.h), RSign thresholds in int16 pairs
+ *               (pb_rsign_pack.c); the residual array is word-aligned.
  *
- * PopBin's binary layers (rsign_pack, binconv3x3_popbin, sumpool2x2_dup) use no multiply:
+ * PopBin's binary layers (rsign_pack, binconv3x3_popbin, binconv3x3_ternary, sumpool2x2_dup) use no multiply:
  * every stride is precomputed by the exporter into the parameter structs, loops only add.
  * The baseline's binconv3x3_requant multiplies once per output element by design: that
  * requantization multiply + shift is what PopBin removes, and what the comparison counts.
+ * The stem and the head multiply (the int8 part; the fast stem with SMLAD, two MACs a step).
  * Every function returns PB_OK or a negative PB_ERR_* status.
  */
 #ifndef PB_KERNELS_H
@@ -45,7 +49,19 @@ typedef struct {
     uint16_t levels;                      /* thresholds per channel; level = -levels/2 + count */
     const int8_t *weight;                 /* [Cout][3][3][3], OIHW, applied to pixel - 128 */
     const int32_t *thresholds;            /* [Cout][levels], ascending */
+    /* The fast kernel's table instead of the two above (NULL in the reference export):
+     * [Cout][PB_STEM_PAIRS int16 weight pairs, the level estimate (3 words), levels int32 thresholds on
+     * the raw-pixel sum and one above them], written by codegen/pack.py stem_fast_words;
+     * pb_stem_conv_thermometer.c reads it. */
+    const uint32_t *packed;
+    uint8_t estimate; /* 1: the exporter checked every channel's level estimate, two compares suffice */
 } pb_stem_params_t;
+
+/* Layout constants the exporter shares (codegen/pack.py; tests/test_pack.py holds them equal). */
+#define PB_STEM_PAIRS 14          /* 27 taps in int16 pairs: STEM_FAST_PAIRS */
+#define PB_STEM_ESTIMATE_WORDS 3  /* base, M, J0 of the level estimate: STEM_ESTIMATE_WORDS */
+#define PB_FAST_MAX_IN_WORDS 16u  /* the fast conv's scratch, 12 words per input word: FAST_MAX_IN_WORDS */
+#define PB_HALVES_MAX_CHANNELS 16 /* up to here a window takes half words: HALVES_MAX_CHANNELS */
 
 typedef struct {
     uint16_t height, width, channels, words; /* input residual size; words = ceil(channels/32) */
@@ -61,9 +77,12 @@ typedef struct {
     uint32_t step_words;        /* stride * in_words: next output column */
     uint32_t row_step_words;    /* stride * padded_row_words: next output row */
     const uint32_t *weights;    /* [Cout][3][3][in_words]; the fast kernel's layout: pb_binconv_walk.h */
-    /* PopBin (binconv3x3_popbin): */
+    /* PopBin (binconv3x3_popbin, binconv3x3_ternary): */
     int32_t delta;              /* added when the popcount passes the threshold, else subtracted */
     const int32_t *popcount_threshold; /* [Cout]: +delta when popcount(a ^ w) <= threshold */
+    /* Ternary only, [Cout], >= popcount_threshold: 0 when popcount_threshold < popcount <= zero_threshold,
+     * -delta above. The fast layout holds both thresholds in the weight stream instead (NULL here). */
+    const int32_t *zero_threshold;
     /* Baseline (binconv3x3_requant); 0 / NULL in popbin blocks, whose tables do not name them: */
     int32_t fan_in;             /* N = 9 * in_channels: p = N - 2 * popcount(a ^ w) */
     uint32_t shift;             /* branch = (p * multiplier + bias) >> shift, flooring */
@@ -84,6 +103,71 @@ typedef struct {
     uint32_t pool_shift;  /* pooled = sum >> pool_shift, flooring; 0 (unnamed in the table) for PopBin */
 } pb_head_params_t;
 
+/* Code paths: which loop runs a shape, per build. Each kernel reports its own for a parameter struct
+ * (pb_*_path below), from the same tests its dispatch makes, and tests/kernels/plan.json names a shape
+ * of every class with the path the Cortex-M build ("-asm": Thumb-2 assembly) and the host take.
+ *
+ *   kernel        shape                                         fast, int16, Cortex-M      fast elsewhere
+ *   stem          8 thresholds, estimate checked by the exporter  stem/estimate-asm        stem/c
+ *                 8 thresholds                                  stem/levels8-asm           stem/c
+ *                 other counts                                  stem/c                     stem/c
+ *   rsign_pack    16 channels (int16)                           rsign/16                   rsign/16 (int32: any)
+ *                 a multiple of 32 (int16)                      rsign/words                rsign/words (int32: any)
+ *                 any other                                     rsign/any                  rsign/any
+ *   sumpool       an even channel count (int16)                 sumpool/pairs              sumpool/pairs (int32: any)
+ *                 odd                                           sumpool/any                sumpool/any
+ *   popbin conv   Cin <= 16, Cout % 8 == 0                      popbin/lane1-row4-asm      popbin/lane1-c
+ *                 Cin <= 16, Cout % 4 == 0                      popbin/lane1-row2-asm      popbin/lane1-c
+ *                 Cin <= 16, pairs (Cout / 2) even, Cout % 4    popbin/lane1-pixel2-asm    popbin/lane1-c
+ *                 Cin <= 16, pairs odd                          popbin/lane1-pixel1-asm    popbin/lane1-c
+ *                 Cin <= 16, Cout == 1                          popbin/lane1-c             popbin/lane1-c
+ *                 17 <= Cin <= 32: the same, two streams        popbin/lane2-*             popbin/lane2-c
+ *                 2 words (33..64), Cout >= 2                   popbin/walk-w2-asm         popbin/walk-c
+ *                 4 words (97..128), Cout >= 2                  popbin/walk-w4-asm         popbin/walk-c
+ *                 3, 5 .. 16 words                              popbin/walk-c              popbin/walk-c
+ *                 more than 16 words                            refused (PB_ERR_SHAPE)     refused
+ *   ternary conv  the popbin conv's shapes and paths, with a second threshold (three levels)
+ *   requant conv  Cin <= 16                                     requant/walk-halves-c      requant/walk-halves-c
+ *                 1 .. 16 words                                 requant/walk-c             requant/walk-c
+ *                 more than 16 words                            refused                    refused
+ *   head          any                                           head                       head
+ * The reference build (PB_KERNEL_FAST 0) takes "reference" in every kernel but the head. Lane pairs
+ * and the walk: pb_binconv3x3_popbin.c, pb_binconv_walk.h; their assembly: pb_popbin_channels_arm.h. */
+#define PB_KERNEL_PATHS(X)                                  \
+    X(PB_PATH_REFERENCE, "reference")                       \
+    X(PB_PATH_STEM_ESTIMATE_ASM, "stem/estimate-asm")       \
+    X(PB_PATH_STEM_LEVELS8_ASM, "stem/levels8-asm")         \
+    X(PB_PATH_STEM_C, "stem/c")                             \
+    X(PB_PATH_RSIGN_16, "rsign/16")                         \
+    X(PB_PATH_RSIGN_WORDS, "rsign/words")                   \
+    X(PB_PATH_RSIGN_ANY, "rsign/any")                       \
+    X(PB_PATH_SUMPOOL_PAIRS, "sumpool/pairs")               \
+    X(PB_PATH_SUMPOOL_ANY, "sumpool/any")                   \
+    X(PB_PATH_LANE1_ROW4_ASM, "popbin/lane1-row4-asm")      \
+    X(PB_PATH_LANE1_ROW2_ASM, "popbin/lane1-row2-asm")      \
+    X(PB_PATH_LANE1_PIXEL2_ASM, "popbin/lane1-pixel2-asm")  \
+    X(PB_PATH_LANE1_PIXEL1_ASM, "popbin/lane1-pixel1-asm")  \
+    X(PB_PATH_LANE1_C, "popbin/lane1-c")                    \
+    X(PB_PATH_LANE2_ROW4_ASM, "popbin/lane2-row4-asm")      \
+    X(PB_PATH_LANE2_ROW2_ASM, "popbin/lane2-row2-asm")      \
+    X(PB_PATH_LANE2_PIXEL2_ASM, "popbin/lane2-pixel2-asm")  \
+    X(PB_PATH_LANE2_PIXEL1_ASM, "popbin/lane2-pixel1-asm")  \
+    X(PB_PATH_LANE2_C, "popbin/lane2-c")                    \
+    X(PB_PATH_WALK_W2_ASM, "popbin/walk-w2-asm")            \
+    X(PB_PATH_WALK_W4_ASM, "popbin/walk-w4-asm")            \
+    X(PB_PATH_WALK_C, "popbin/walk-c")                      \
+    X(PB_PATH_REQUANT_HALVES_C, "requant/walk-halves-c")    \
+    X(PB_PATH_REQUANT_C, "requant/walk-c")                  \
+    X(PB_PATH_REFUSED, "refused")                           \
+    X(PB_PATH_HEAD, "head")
+
+enum {
+#define PB_PATH_ENUM(id, name) id,
+    PB_KERNEL_PATHS(PB_PATH_ENUM)
+#undef PB_PATH_ENUM
+    PB_PATH_COUNT
+};
+
 /* Stem: int8 3x3 conv on (pixel - 128), zero padding, then thermometer thresholds -> grid levels. */
 int pb_stem_conv_thermometer(const pb_stem_params_t *p, const uint8_t *image_chw, pb_residual_t *out_hwc);
 
@@ -92,6 +176,11 @@ int pb_rsign_pack(const pb_rsign_params_t *p, const pb_residual_t *x_hwc, uint32
 
 /* Binary 3x3 conv, popcount binarized: x_hwc[o] += popcount <= threshold ? delta : -delta. */
 int pb_binconv3x3_popbin(const pb_binconv_params_t *p, const uint32_t *bits, pb_residual_t *x_hwc);
+
+/* Binary 3x3 conv, popcount ternarized: x_hwc[o] += delta when popcount <= popcount_threshold, nothing up
+ * to zero_threshold, -delta above; two compares, no multiply. Same shapes, paths and status codes as the
+ * popbin conv. */
+int pb_binconv3x3_ternary(const pb_binconv_params_t *p, const uint32_t *bits, pb_residual_t *x_hwc);
 
 /* Binary 3x3 conv, requantized (the baseline): p = N - 2 popcount, then one int32 multiply-add
  * and a flooring shift per output: x_hwc[o] += (p * multiplier[o] + bias[o]) >> shift.
@@ -105,5 +194,14 @@ int pb_sumpool2x2_dup(const pb_sumpool_params_t *p, pb_residual_t *x_hwc);
  * lowest index. pooled_scratch holds `channels` int32 (the caller owns all memory). */
 int pb_head_sumpool_fc(const pb_head_params_t *p, const pb_residual_t *x_hwc, int32_t *pooled_scratch,
                        int32_t *logits, uint32_t *class_index);
+
+/* The path (PB_PATH_*) each kernel takes for these parameters in this build: the table above. */
+int pb_stem_conv_thermometer_path(const pb_stem_params_t *p);
+int pb_rsign_pack_path(const pb_rsign_params_t *p);
+int pb_binconv3x3_popbin_path(const pb_binconv_params_t *p);
+int pb_binconv3x3_ternary_path(const pb_binconv_params_t *p);
+int pb_binconv3x3_requant_path(const pb_binconv_params_t *p);
+int pb_sumpool2x2_dup_path(const pb_sumpool_params_t *p);
+int pb_head_sumpool_fc_path(const pb_head_params_t *p);
 
 #endif

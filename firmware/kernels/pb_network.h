@@ -4,10 +4,12 @@
 
 #include "pb_kernels.h"
 
-/* Which conv a block runs: its branch is +-delta (PopBin) or a requantized p (the baseline).
+/* Which conv a block runs: its branch is +-delta (PopBin), +-delta or 0 (ternary PopBin) or a requantized p
+ * (the baseline).
  * PB_BLOCK_POPBIN is 0, so the popbin tables the exporter writes need not name it. */
 #define PB_BLOCK_POPBIN 0u
 #define PB_BLOCK_REQUANT 1u
+#define PB_BLOCK_TERNARY 2u
 
 typedef struct {
     uint8_t kind; /* PB_BLOCK_* */

@@ -1,5 +1,11 @@
 #include "pb_network.h"
 
+/* Only a model with ternary blocks links the ternary conv (its config says so): other firmware stays
+ * without its code, and would answer a ternary block with PB_ERR_KIND. */
+#ifndef PB_MODEL_TERNARY
+#define PB_MODEL_TERNARY 0
+#endif
+
 #define PB_CHECK(call)              \
     do {                            \
         const int status_ = (call); \
@@ -18,6 +24,9 @@ int pb_network_run(const pb_network_t *net, const pb_workspace_t *ws, const uint
         if (blk->pool) PB_CHECK(pb_sumpool2x2_dup(blk->pool, ws->residual));
         switch (blk->kind) {
         case PB_BLOCK_POPBIN: PB_CHECK(pb_binconv3x3_popbin(&blk->conv, ws->bits, ws->residual)); break;
+#if PB_MODEL_TERNARY
+        case PB_BLOCK_TERNARY: PB_CHECK(pb_binconv3x3_ternary(&blk->conv, ws->bits, ws->residual)); break;
+#endif
         case PB_BLOCK_REQUANT: PB_CHECK(pb_binconv3x3_requant(&blk->conv, ws->bits, ws->residual)); break;
         default: return PB_ERR_KIND;
         }

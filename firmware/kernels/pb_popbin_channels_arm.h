@@ -1,14 +1,16 @@
-/* The fast popbin conv's loop over the output channels of one pixel (and, for at most 16 input
- * channels, over the pixels of an output row), in Thumb-2 assembly for ARMv7E-M (Cortex-M4/M7)
- * with an int16 residual. It computes what pb_binconv_walk.h's C loop computes, on the same
- * layout, which the host tests check. It exists because gcc splits the loads into single LDRs,
- * spills the loop's pointers around the popcount and rebuilds constants: measured on the shipped
- * model, these loops took the binary layers from 8.56 to 7.76 instructions per 32-bit word, and
- * the channel pairs and the row loop below to 6.92. Here the weights stream through LDM, the
- * derived activation words through LDRD, every register is named (gcc places the pointers in
- * those left), and the branch of two channels is one 16-bit SIMD step: SSUB16 of the threshold
- * pair and the count pair sets the GE flags where count <= threshold, SEL then takes x + delta
- * or x - delta per half.
+/* The fast popbin conv's inner loops in Thumb-2 assembly for ARMv7E-M (Cortex-M4/M7) with an int16
+ * residual (which shape takes which: pb_kernels.h's path table):
+ *   lane pairs, one input word a pixel (pb_binconv3x3_popbin.c): pb_popbin_lane_row runs whole output
+ *     rows (derivation and pixel loop included), pb_popbin_lane_pairs the pairs of one pixel;
+ *   the walk's channel pairs for two and four input words (pb_binconv_walk.h): pb_popbin_pairs_w2/w4.
+ * They compute what the C loops compute, on the same layouts, which the kernel tests check (tests/
+ * kernels/plan.json). They exist because gcc splits the loads into single LDRs, spills the loop's
+ * pointers around the popcount and rebuilds constants. Here the weights stream through LDM, the
+ * derived activation words through LDRD, every register is named (gcc places the pointers in those
+ * left), and the branch of two channels is one 16-bit SIMD step: SSUB16 of the threshold pair and
+ * the count pair sets the GE flags where count <= threshold, SEL then takes x + delta or x - delta
+ * per half. Ternary blocks (pb_binconv3x3_ternary) take the same loops with a second threshold word
+ * after the first: one more SSUB16 and SEL pick x where plus < count <= zero threshold.
  *
  * Pairs only: an odd last channel is left to the C loop. */
 #ifndef PB_POPBIN_CHANNELS_ARM_H
@@ -92,110 +94,209 @@
     "sel r2, r4, r5\n\t"                                                                           \
     "str r2, [%[x]], #4\n\t"
 
+/* The same for a ternary pair: the plus thresholds (r1) and the zero thresholds (r8) by one LDRD; x where
+ * count <= zero threshold, else x - delta, then x + delta where count <= plus threshold. */
+#define PB_ASM_BRANCH_PAIR3(a, b, delta2)                                                          \
+    "ldrd r1, r8, [%[w]], #8\n\t"                                                                  \
+    "pkhbt r3, " a ", " b ", lsl #16\n\t"                                                          \
+    "ldr r2, [%[x]]\n\t"                                                                           \
+    "sadd16 r4, r2, " delta2 "\n\t"                                                                \
+    "ssub16 r5, r2, " delta2 "\n\t"                                                                \
+    "ssub16 r8, r8, r3\n\t"                                                                        \
+    "sel r5, r2, r5\n\t"                                                                           \
+    "ssub16 r1, r1, r3\n\t"                                                                        \
+    "sel r2, r4, r5\n\t"                                                                           \
+    "str r2, [%[x]], #4\n\t"
+
 /* The loop's end test, the end in memory. */
 #define PB_ASM_NEXT                                                                                \
     "ldr r1, %[x_end]\n\t"                                                                         \
     "cmp %[x], r1\n\t"                                                                             \
     "bne 1b\n\t"
 
-/* At most 16 input channels, two pixels per word (pb_count_halves_bytes): 6 weight words; the
- * count goes to `dst`. */
-#define PB_ASM_HALVES(dst)                                                                         \
-    "ldmia %[w]!, {r0-r3}\n\t"                                                                     \
-    "ldmia %[d], {r4, r5, r6, r12}\n\t"                                                            \
-    "eor r0, r0, r4\n\t"                                                                           \
-    "eor r1, r1, r5\n\t"                                                                           \
-    "eor r2, r2, r6\n\t"                                                                           \
-    "and r1, r1, r2\n\t"                                                                           \
-    "eor r0, r0, r1\n\t"          /* carry c */                                                    \
-    "eor r3, r3, r12\n\t"         /* sum s */                                                      \
-    "ldrd r1, r2, [%[w]], #8\n\t"                                                                  \
-    "ldrd r4, r5, [%[d], #16]\n\t"                                                                 \
-    "eor r1, r1, r4\n\t"          /* x3 */                                                         \
-    "eor r2, r2, r5\n\t"          /* sum s2 = x3 ^ x4 */                                           \
-    "bic r1, r1, r2\n\t"          /* carry c2 = x3 & x4 */                                         \
-    /* ones: pairs(s) + even bits of s2 (r3), odd bits of s2 + c2's in place (r5); twos (r0) */ \
-    "and r4, r3, #0xAAAAAAAA\n\t"                                                                  \
-    "sub r3, r3, r4, lsr #1\n\t"                                                                   \
-    "and r5, r1, #0xAAAAAAAA\n\t"                                                                  \
-    "and r4, r0, #0xAAAAAAAA\n\t"                                                                  \
-    "sub r0, r0, r4, lsr #1\n\t"                                                                   \
-    "and r4, r2, #0x55555555\n\t"                                                                  \
-    "add r3, r3, r4\n\t"                                                                           \
-    "and r4, r2, #0xAAAAAAAA\n\t"                                                                  \
-    "add r5, r5, r4, lsr #1\n\t"                                                                   \
-    "and r4, r1, #0x55555555\n\t"                                                                  \
-    "add r0, r0, r4\n\t"                                                                           \
-    PB_ASM_NIBBLES2("r3", "r5")                                                                   \
-    "and r4, r0, #0xCCCCCCCC\n\t"                                                                  \
-    "and r0, r0, #0x33333333\n\t"                                                                  \
-    "add r0, r0, r4, lsr #2\n\t"                                                                   \
-    PB_ASM_BYTES("r3")                                                                            \
-    /* twos: at most 6 a nibble, so one add and a mask make the bytes */                         \
-    "add r0, r0, r0, lsr #4\n\t"                                                                   \
-    "and r0, r0, #0x0F0F0F0F\n\t"                                                                  \
-    "add r3, r3, r0, lsl #1\n\t"                                                                   \
-    "usad8 " dst ", r3, %[zero]\n\t"
+#define PB_ASM_CLOBBERS_UNIT "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r8", "r9", "r10", "r12", "cc", "memory"
 
-/* The halves' pair, and two pairs a turn where the count of pairs is even: one end test less. */
-#define PB_ASM_HALVES_PAIR PB_ASM_HALVES("r8") PB_ASM_HALVES("r3") PB_ASM_BRANCH_PAIR("r8", "r3", "%[delta2]")
+/* Lane pairs (pb_binconv3x3_popbin.c): one count serves both channels of a pair, the even one in
+ * lanes 0-15 and the odd one in lanes 16-31; the halves of its byte sums are the two counts (UXTB16 +
+ * UXTAB16), already the pair the branch compares. r6: the byte sums, r12: delta2. */
+#define PB_ASM_LANE_COUNTS                                                                         \
+    "uxtb16 r3, r6, ror #8\n\t"                                                                    \
+    "uxtab16 r3, r3, r6\n\t"      /* (bytes 0 + 1, bytes 2 + 3) = (even count, odd count) */
+#define PB_ASM_LANE_BRANCH                                                                         \
+    PB_ASM_LANE_COUNTS                                                                             \
+    "ldr r1, [%[w]], #4\n\t"                                                                       \
+    "ldr r2, [%[x]]\n\t"                                                                           \
+    "sadd16 r4, r2, r12\n\t"                                                                       \
+    "ssub16 r5, r2, r12\n\t"                                                                       \
+    "ssub16 r1, r1, r3\n\t"                                                                        \
+    "sel r2, r4, r5\n\t"                                                                           \
+    "str r2, [%[x]], #4\n\t"
+/* Ternary: the plus (r0) and zero (r1) threshold pairs by one LDRD, two selects (PB_ASM_BRANCH_PAIR3). */
+#define PB_ASM_LANE_BRANCH3                                                                        \
+    PB_ASM_LANE_COUNTS                                                                             \
+    "ldrd r0, r1, [%[w]], #8\n\t"                                                                  \
+    "ldr r2, [%[x]]\n\t"                                                                           \
+    "sadd16 r4, r2, r12\n\t"                                                                       \
+    "ssub16 r5, r2, r12\n\t"                                                                       \
+    "ssub16 r1, r1, r3\n\t"                                                                        \
+    "sel r5, r2, r5\n\t"                                                                           \
+    "ssub16 r0, r0, r3\n\t"                                                                        \
+    "sel r2, r4, r5\n\t"                                                                           \
+    "str r2, [%[x]], #4\n\t"
+/* At most 16 input channels: one stream, one unit; delta2 stays in r12. */
+#define PB_ASM_LANE_PAIR_WITH(branch)                                                              \
+    PB_ASM_UNIT("0")                                                                              \
+    "add r6, r6, r9, lsl #1\n\t"  /* byte sums: ones + 2 twos */                                   \
+    branch
+/* 17 to 32: two streams (a, ror(a, 16)), two units whose byte sums (at most 72 each) add up in
+ * bytes; r12 holds the first unit's until the branch reloads delta2 there. */
+#define PB_ASM_LANE_PAIR2_WITH(branch)                                                             \
+    PB_ASM_UNIT("0")                                                                              \
+    "add r12, r6, r9, lsl #1\n\t"                                                                  \
+    PB_ASM_UNIT("48")                                                                             \
+    "add r6, r6, r9, lsl #1\n\t"                                                                   \
+    "add r6, r6, r12\n\t"                                                                          \
+    "ldr r12, %[delta2]\n\t"                                                                       \
+    branch
+#define PB_ASM_LANE_PAIR PB_ASM_LANE_PAIR_WITH(PB_ASM_LANE_BRANCH)
+#define PB_ASM_LANE_PAIR2 PB_ASM_LANE_PAIR2_WITH(PB_ASM_LANE_BRANCH)
+#define PB_ASM_LANE_PAIR3 PB_ASM_LANE_PAIR_WITH(PB_ASM_LANE_BRANCH3)
+#define PB_ASM_LANE_PAIR2_3 PB_ASM_LANE_PAIR2_WITH(PB_ASM_LANE_BRANCH3)
 
-static inline __attribute__((always_inline)) void pb_popbin_pairs_halves(const uint32_t *d, const uint32_t **wt,
-                                                                         pb_residual_t **xp, pb_residual_t *x_end,
-                                                                         uint32_t delta2, int two_a_turn) {
-    const uint32_t *w = *wt, zero = 0;
+static inline __attribute__((always_inline)) void pb_popbin_lane_pairs(const uint32_t *d, const uint32_t **wt,
+                                                                       pb_residual_t **xp, pb_residual_t *x_end,
+                                                                       uint32_t delta2, int two_a_turn,
+                                                                       int two_streams, int ternary) {
+    const uint32_t *w = *wt;
     pb_residual_t *x = *xp;
-    if (two_a_turn)
-        __asm__ volatile("1:\n\t" PB_ASM_HALVES_PAIR PB_ASM_HALVES_PAIR PB_ASM_NEXT
-                         : [w] "+r"(w), [x] "+r"(x)
-                         : [d] "r"(d), [x_end] "m"(x_end), [delta2] "r"(delta2), [zero] "r"(zero)
-                         : "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r8", "r12", "cc", "memory");
-    else
-        __asm__ volatile("1:\n\t" PB_ASM_HALVES_PAIR PB_ASM_NEXT
-                         : [w] "+r"(w), [x] "+r"(x)
-                         : [d] "r"(d), [x_end] "m"(x_end), [delta2] "r"(delta2), [zero] "r"(zero)
-                         : "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r8", "r12", "cc", "memory");
+#define PB_ASM_LANE_LOOP(pair_asm)                                                                 \
+    __asm__ volatile("ldr r12, %[delta2]\n\t"                                                      \
+                     "1:\n\t" pair_asm PB_ASM_NEXT                                                 \
+                     : [w] "+r"(w), [x] "+r"(x)                                                    \
+                     : [d] "r"(d), [x_end] "m"(x_end), [delta2] "m"(delta2)                       \
+                     : PB_ASM_CLOBBERS_UNIT)
+    if (ternary) {
+        if (two_streams && two_a_turn) PB_ASM_LANE_LOOP(PB_ASM_LANE_PAIR2_3 PB_ASM_LANE_PAIR2_3);
+        else if (two_streams) PB_ASM_LANE_LOOP(PB_ASM_LANE_PAIR2_3);
+        else if (two_a_turn) PB_ASM_LANE_LOOP(PB_ASM_LANE_PAIR3 PB_ASM_LANE_PAIR3);
+        else PB_ASM_LANE_LOOP(PB_ASM_LANE_PAIR3);
+    } else if (two_streams && two_a_turn) PB_ASM_LANE_LOOP(PB_ASM_LANE_PAIR2 PB_ASM_LANE_PAIR2);
+    else if (two_streams) PB_ASM_LANE_LOOP(PB_ASM_LANE_PAIR2);
+    else if (two_a_turn) PB_ASM_LANE_LOOP(PB_ASM_LANE_PAIR PB_ASM_LANE_PAIR);
+    else PB_ASM_LANE_LOOP(PB_ASM_LANE_PAIR);
+#undef PB_ASM_LANE_LOOP
     *wt = w;
     *xp = x;
 }
 
-#define PB_ASM_CLOBBERS_UNIT "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r8", "r9", "r10", "r12", "cc", "memory"
+/* One window row of a lane-pair pixel, its three words at r0 and the group's place at r6: at most 16
+ * channels, h | ror(h, 8) of each and their derived group a0, a0^a1, a0^a2, a0^a1^a2. */
+#define PB_ASM_LANE_DERIVE_ROW                                                                     \
+    "ldrd r2, r3, [r0]\n\t"                                                                        \
+    "ldr r4, [r0, #8]\n\t"                                                                         \
+    "orr r2, r2, r2, ror #8\n\t"                                                                   \
+    "orr r3, r3, r3, ror #8\n\t"                                                                   \
+    "orr r4, r4, r4, ror #8\n\t"                                                                   \
+    "eor r3, r2, r3\n\t"                                                                           \
+    "eor r5, r3, r4\n\t"                                                                           \
+    "eor r4, r2, r4\n\t"                                                                           \
+    "stmia r6, {r2-r5}\n\t"
+/* 17 to 32 channels: the group of the words (at r6) and of their ror(a, 16) (48 bytes on). */
+#define PB_ASM_LANE_DERIVE_ROW2                                                                    \
+    "ldrd r2, r3, [r0]\n\t"                                                                        \
+    "ldr r4, [r0, #8]\n\t"                                                                         \
+    "ror r8, r2, #16\n\t"                                                                          \
+    "ror r9, r3, #16\n\t"                                                                          \
+    "ror r10, r4, #16\n\t"                                                                         \
+    "eor r9, r8, r9\n\t"                                                                           \
+    "eor r12, r9, r10\n\t"                                                                         \
+    "eor r10, r8, r10\n\t"                                                                         \
+    "strd r8, r9, [r6, #48]\n\t"                                                                   \
+    "strd r10, r12, [r6, #56]\n\t"                                                                 \
+    "eor r3, r2, r3\n\t"                                                                           \
+    "eor r5, r3, r4\n\t"                                                                           \
+    "eor r4, r2, r4\n\t"                                                                           \
+    "stmia r6, {r2-r5}\n\t"
 
-/* One input word (nine window words): one unit per channel, counts in r12 and r6; two pairs a
- * turn where the count of pairs is even. */
-#define PB_ASM_W1_PAIR                                                                             \
-    PB_ASM_UNIT("0") PB_ASM_UNIT_COUNT_FIRST("r12") PB_ASM_UNIT("0") PB_ASM_UNIT_COUNT_FIRST("r6")   \
-    "ldr r0, %[delta2]\n\t" PB_ASM_BRANCH_PAIR("r12", "r6", "r0")
+/* One output row of lane pairs, the count of pairs even (two a turn, or four where it is a multiple
+ * of 4: half the end tests): per pixel the derived words into d, then the pairs. The pixel loop is here too, its state in memory, because around a
+ * per-pixel call gcc would spill and reload its loop state (about twice the instructions of the
+ * derivation itself). The state is a local struct that an empty asm pins to the stack, so that every
+ * memory operand is sp-relative: the loop leaves no register for a base. */
+typedef struct {
+    const uint32_t *win;
+    uint32_t row_bytes, step_bytes;
+    const uint32_t *weights;
+    pb_residual_t *x_end, *x_row_end;
+    uint32_t chan_bytes, delta2;
+} pb_lane_row_state_t;
 
-static inline __attribute__((always_inline)) void pb_popbin_pairs_w1(const uint32_t *d, const uint32_t **wt,
-                                                                     pb_residual_t **xp, pb_residual_t *x_end,
-                                                                     uint32_t delta2, int two_a_turn) {
-    const uint32_t *w = *wt;
-    pb_residual_t *x = *xp;
-    if (two_a_turn)
-        __asm__ volatile("1:\n\t" PB_ASM_W1_PAIR PB_ASM_W1_PAIR PB_ASM_NEXT
-                         : [w] "+r"(w), [x] "+r"(x)
-                         : [d] "r"(d), [x_end] "m"(x_end), [delta2] "m"(delta2)
-                         : PB_ASM_CLOBBERS_UNIT);
-    else
-        __asm__ volatile("1:\n\t" PB_ASM_W1_PAIR PB_ASM_NEXT
-                         : [w] "+r"(w), [x] "+r"(x)
-                         : [d] "r"(d), [x_end] "m"(x_end), [delta2] "m"(delta2)
-                         : PB_ASM_CLOBBERS_UNIT);
-    *wt = w;
-    *xp = x;
+#define PB_ASM_LANE_ROW(derive_row, turn_asm)                                                     \
+    __asm__ volatile(                                                                              \
+        "2:\n\t"                                                                                   \
+        "ldr r0, %[win]\n\t"                                                                       \
+        "ldr r1, %[row_bytes]\n\t"                                                                 \
+        "mov r6, %[d]\n\t"                                                                         \
+        derive_row                                                                                 \
+        "add r0, r0, r1\n\t"                                                                       \
+        "add r6, r6, #16\n\t"                                                                      \
+        derive_row                                                                                 \
+        "add r0, r0, r1\n\t"                                                                       \
+        "add r6, r6, #16\n\t"                                                                      \
+        derive_row                                                                                 \
+        "ldr r0, %[win]\n\t"                                                                       \
+        "ldr r1, %[step_bytes]\n\t"                                                                \
+        "add r0, r0, r1\n\t"                                                                       \
+        "str r0, %[win]\n\t"                                                                       \
+        "ldr %[w], %[weights]\n\t"                                                                 \
+        "ldr r1, %[chan_bytes]\n\t"                                                                \
+        "add r1, %[x], r1\n\t"                                                                     \
+        "str r1, %[x_end]\n\t"                                                                     \
+        "ldr r12, %[delta2]\n\t"                                                                   \
+        "1:\n\t" turn_asm PB_ASM_NEXT                                                              \
+        "ldr r1, %[x_row_end]\n\t"                                                                 \
+        "cmp %[x], r1\n\t"                                                                         \
+        "bne 2b\n\t"                                                                               \
+        : [w] "=&r"(w), [x] "+r"(x), [win] "+m"(st.win), [x_end] "=m"(st.x_end)                   \
+        : [d] "r"(d), [row_bytes] "m"(st.row_bytes), [step_bytes] "m"(st.step_bytes),             \
+          [weights] "m"(st.weights), [chan_bytes] "m"(st.chan_bytes), [x_row_end] "m"(st.x_row_end), \
+          [delta2] "m"(st.delta2)                                                                  \
+        : PB_ASM_CLOBBERS_UNIT)
+
+static inline __attribute__((always_inline)) void pb_popbin_lane_row(uint32_t *d, const uint32_t *win,
+                                                                     uint32_t row_bytes, uint32_t step_bytes,
+                                                                     const uint32_t *weights, pb_residual_t *x,
+                                                                     pb_residual_t *x_row_end, uint32_t chan_bytes,
+                                                                     uint32_t delta2, int two_streams, int four_a_turn,
+                                                                     int ternary) {
+    const uint32_t *w;
+    pb_lane_row_state_t st = {win, row_bytes, step_bytes, weights, 0, x_row_end, chan_bytes, delta2};
+    __asm__ volatile("" : "+m"(st)); /* in memory, at a fixed place */
+#define PB_ASM_TWO(pair) pair pair
+    if (ternary) {
+        if (two_streams && four_a_turn)
+            PB_ASM_LANE_ROW(PB_ASM_LANE_DERIVE_ROW2, PB_ASM_TWO(PB_ASM_TWO(PB_ASM_LANE_PAIR2_3)));
+        else if (two_streams) PB_ASM_LANE_ROW(PB_ASM_LANE_DERIVE_ROW2, PB_ASM_TWO(PB_ASM_LANE_PAIR2_3));
+        else if (four_a_turn) PB_ASM_LANE_ROW(PB_ASM_LANE_DERIVE_ROW, PB_ASM_TWO(PB_ASM_TWO(PB_ASM_LANE_PAIR3)));
+        else PB_ASM_LANE_ROW(PB_ASM_LANE_DERIVE_ROW, PB_ASM_TWO(PB_ASM_LANE_PAIR3));
+    } else if (two_streams && four_a_turn)
+        PB_ASM_LANE_ROW(PB_ASM_LANE_DERIVE_ROW2, PB_ASM_TWO(PB_ASM_TWO(PB_ASM_LANE_PAIR2)));
+    else if (two_streams) PB_ASM_LANE_ROW(PB_ASM_LANE_DERIVE_ROW2, PB_ASM_TWO(PB_ASM_LANE_PAIR2));
+    else if (four_a_turn) PB_ASM_LANE_ROW(PB_ASM_LANE_DERIVE_ROW, PB_ASM_TWO(PB_ASM_TWO(PB_ASM_LANE_PAIR)));
+    else PB_ASM_LANE_ROW(PB_ASM_LANE_DERIVE_ROW, PB_ASM_TWO(PB_ASM_LANE_PAIR));
+#undef PB_ASM_TWO
 }
 
 /* 2 or 4 input words: the units of a channel add up in r12; the even channel's count waits in
  * memory while the odd one's is formed. */
-#define PB_ASM_PAIRS_UNITS(channel_asm)                                                            \
+#define PB_ASM_PAIRS_UNITS(channel_asm, branch_pair)                                               \
     do {                                                                                          \
         const uint32_t *w = *wt;                                                                  \
         pb_residual_t *x = *xp;                                                                   \
         uint32_t count_even;                                                                      \
         __asm__ volatile("1:\n\t" channel_asm "str r12, %[even]\n\t" channel_asm                   \
                          "ldr r6, %[even]\n\t"                                                     \
-                         "ldr r0, %[delta2]\n\t" PB_ASM_BRANCH_PAIR("r6", "r12", "r0") PB_ASM_NEXT  \
+                         "ldr r0, %[delta2]\n\t" branch_pair("r6", "r12", "r0") PB_ASM_NEXT         \
                          : [w] "+r"(w), [x] "+r"(x), [even] "=m"(count_even)                      \
                          : [d] "r"(d), [x_end] "m"(x_end), [delta2] "m"(delta2)                  \
                          : PB_ASM_CLOBBERS_UNIT);                                                 \
@@ -205,66 +306,22 @@ static inline __attribute__((always_inline)) void pb_popbin_pairs_w1(const uint3
 
 static inline __attribute__((always_inline)) void pb_popbin_pairs_w2(const uint32_t *d, const uint32_t **wt,
                                                                      pb_residual_t **xp, pb_residual_t *x_end,
-                                                                     uint32_t delta2) {
-    PB_ASM_PAIRS_UNITS(PB_ASM_UNIT("0") PB_ASM_UNIT_COUNT_FIRST("r12") PB_ASM_UNIT("48") PB_ASM_UNIT_COUNT_NEXT);
+                                                                     uint32_t delta2, int ternary) {
+#define PB_ASM_W2 PB_ASM_UNIT("0") PB_ASM_UNIT_COUNT_FIRST("r12") PB_ASM_UNIT("48") PB_ASM_UNIT_COUNT_NEXT
+    if (ternary) PB_ASM_PAIRS_UNITS(PB_ASM_W2, PB_ASM_BRANCH_PAIR3);
+    else PB_ASM_PAIRS_UNITS(PB_ASM_W2, PB_ASM_BRANCH_PAIR);
+#undef PB_ASM_W2
 }
 
 static inline __attribute__((always_inline)) void pb_popbin_pairs_w4(const uint32_t *d, const uint32_t **wt,
                                                                      pb_residual_t **xp, pb_residual_t *x_end,
-                                                                     uint32_t delta2) {
-    PB_ASM_PAIRS_UNITS(PB_ASM_UNIT("0") PB_ASM_UNIT_COUNT_FIRST("r12") PB_ASM_UNIT("48") PB_ASM_UNIT_COUNT_NEXT
-                       PB_ASM_UNIT("96") PB_ASM_UNIT_COUNT_NEXT PB_ASM_UNIT("144") PB_ASM_UNIT_COUNT_NEXT);
-}
-
-/* One output row at most 16 input channels, the output channels a multiple of 4: per pixel the
- * derived words (pb_derive_halves) into d, then the channel pairs two a turn. The pixel loop is
- * here too, its state in memory, because around a per-pixel call gcc would spill and reload its
- * loop state (about twice the instructions of the derivation itself). */
-static inline __attribute__((always_inline)) void pb_popbin_row_halves(uint32_t *d, const uint32_t *win,
-                                                                       uint32_t row_bytes, uint32_t step_bytes,
-                                                                       const uint32_t *weights, pb_residual_t *x,
-                                                                       pb_residual_t *x_row_end, uint32_t chan_bytes,
-                                                                       uint32_t delta2) {
-    const uint32_t zero = 0;
-    const uint32_t *w;
-    pb_residual_t *x_end;
-    __asm__ volatile(
-        "2:\n\t"
-        "ldr r0, %[win]\n\t"
-        "ldr r1, %[row_bytes]\n\t"
-        "ldrd r2, r3, [r0]\n\t"          /* h0, h1 */
-        "ldr r4, [r0, #8]\n\t"           /* h2 */
-        "add r6, r0, r1\n\t"
-        "ldrd r5, r12, [r6]\n\t"         /* h3, h4 */
-        "orr r2, r2, r3, lsl #8\n\t"     /* A0 */
-        "orr r4, r4, r5, lsl #8\n\t"     /* A1 */
-        "ldr r5, [r6, #8]\n\t"           /* h5 */
-        "orr r12, r12, r5, lsl #8\n\t"   /* A2 */
-        "eor r3, r2, r4\n\t"
-        "eor r5, r2, r12\n\t"
-        "eor r12, r3, r12\n\t"
-        "stmia %[d], {r2, r3, r5, r12}\n\t" /* A0, A0^A1, A0^A2, A0^A1^A2 */
-        "add r6, r6, r1\n\t"
-        "ldrd r2, r3, [r6]\n\t"          /* h6, h7 */
-        "ldr r4, [r6, #8]\n\t"           /* h8 */
-        "orr r2, r2, r3, lsl #8\n\t"     /* A3 */
-        "eor r3, r2, r4\n\t"
-        "strd r2, r3, [%[d], #16]\n\t"   /* A3, A3^A4 */
-        "ldr r1, %[step_bytes]\n\t"
-        "add r0, r0, r1\n\t"
-        "str r0, %[win]\n\t"
-        "ldr %[w], %[weights]\n\t"
-        "ldr r1, %[chan_bytes]\n\t"
-        "add r1, %[x], r1\n\t"
-        "str r1, %[x_end]\n\t"
-        "1:\n\t" PB_ASM_HALVES_PAIR PB_ASM_HALVES_PAIR PB_ASM_NEXT
-        "ldr r1, %[x_row_end]\n\t"
-        "cmp %[x], r1\n\t"
-        "bne 2b\n\t"
-        : [w] "=&r"(w), [x] "+r"(x), [win] "+m"(win), [x_end] "=m"(x_end)
-        : [d] "r"(d), [row_bytes] "m"(row_bytes), [step_bytes] "m"(step_bytes), [weights] "m"(weights),
-          [chan_bytes] "m"(chan_bytes), [x_row_end] "m"(x_row_end), [delta2] "r"(delta2), [zero] "r"(zero)
-        : "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r8", "r12", "cc", "memory");
+                                                                     uint32_t delta2, int ternary) {
+#define PB_ASM_W4                                                                                  \
+    PB_ASM_UNIT("0") PB_ASM_UNIT_COUNT_FIRST("r12") PB_ASM_UNIT("48") PB_ASM_UNIT_COUNT_NEXT           \
+    PB_ASM_UNIT("96") PB_ASM_UNIT_COUNT_NEXT PB_ASM_UNIT("144") PB_ASM_UNIT_COUNT_NEXT
+    if (ternary) PB_ASM_PAIRS_UNITS(PB_ASM_W4, PB_ASM_BRANCH_PAIR3);
+    else PB_ASM_PAIRS_UNITS(PB_ASM_W4, PB_ASM_BRANCH_PAIR);
+#undef PB_ASM_W4
 }
 
 #endif

@@ -2,6 +2,11 @@
 #include "pb_popcount.h" /* PB_LOAD2 */
 
 #if !PB_KERNEL_FAST
+int pb_rsign_pack_path(const pb_rsign_params_t *p) {
+    (void)p;
+    return PB_PATH_REFERENCE;
+}
+
 /* Reference: channel c is bit c % 32 of word c / 32; bit = x >= threshold[c]. */
 /* Loops run on end pointers so that the compiler has no trip count to multiply out. */
 int pb_rsign_pack(const pb_rsign_params_t *p, const pb_residual_t *x_hwc, uint32_t *bits) {
@@ -158,10 +163,22 @@ static inline __attribute__((always_inline)) void rsign_walk(const pb_rsign_para
     for (uint32_t *end = dst + row; dst != end; dst++) *dst = 0;
 }
 
+/* The path of a shape (pb_kernels.h's table). */
+static inline __attribute__((always_inline)) int rsign_path(const pb_rsign_params_t *p) {
+    if (PB_RESIDUAL_BITS == 16 && p->channels == 16) return PB_PATH_RSIGN_16;
+    if (PB_RESIDUAL_BITS == 16 && (p->channels & 31) == 0) return PB_PATH_RSIGN_WORDS;
+    return PB_PATH_RSIGN_ANY;
+}
+
+int pb_rsign_pack_path(const pb_rsign_params_t *p) {
+    return p ? rsign_path(p) : PB_PATH_RSIGN_ANY;
+}
+
 int pb_rsign_pack(const pb_rsign_params_t *p, const pb_residual_t *x_hwc, uint32_t *bits) {
     if (!p || !x_hwc || !bits) return PB_ERR_NULL;
-    if (PB_RESIDUAL_BITS == 16 && p->channels == 16) rsign_walk(p, x_hwc, bits, PB_RSIGN_16);
-    else if (PB_RESIDUAL_BITS == 16 && (p->channels & 31) == 0) rsign_walk(p, x_hwc, bits, PB_RSIGN_WORDS);
+    const int path = rsign_path(p);
+    if (path == PB_PATH_RSIGN_16) rsign_walk(p, x_hwc, bits, PB_RSIGN_16);
+    else if (path == PB_PATH_RSIGN_WORDS) rsign_walk(p, x_hwc, bits, PB_RSIGN_WORDS);
     else rsign_walk(p, x_hwc, bits, PB_RSIGN_ANY);
     return PB_OK;
 }

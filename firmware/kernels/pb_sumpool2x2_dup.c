@@ -27,6 +27,23 @@ static inline __attribute__((always_inline)) uint32_t add2(uint32_t a, uint32_t 
 }
 #endif
 
+/* The path of a shape (pb_kernels.h's table): two channels a step where the count is even. */
+static inline __attribute__((always_inline)) int sumpool_path(const pb_sumpool_params_t *p) {
+#if PB_KERNEL_FAST && PB_RESIDUAL_BITS == 16
+    return (p->channels & 1) ? PB_PATH_SUMPOOL_ANY : PB_PATH_SUMPOOL_PAIRS;
+#elif PB_KERNEL_FAST
+    (void)p;
+    return PB_PATH_SUMPOOL_ANY;
+#else
+    (void)p;
+    return PB_PATH_REFERENCE;
+#endif
+}
+
+int pb_sumpool2x2_dup_path(const pb_sumpool_params_t *p) {
+    return p ? sumpool_path(p) : PB_PATH_SUMPOOL_ANY;
+}
+
 /* In place is safe: output pixel (oy, ox) occupies the slots of input pixels (2oy, 2ox) and
  * (2oy, 2ox+1) only for oy = 0, and each channel is read before its two slots are written;
  * for oy > 0 every write lands below the rows still to be read. The fast path takes two
@@ -35,6 +52,9 @@ static inline __attribute__((always_inline)) uint32_t add2(uint32_t a, uint32_t 
 int pb_sumpool2x2_dup(const pb_sumpool_params_t *p, pb_residual_t *x_hwc) {
     if (!p || !x_hwc) return PB_ERR_NULL;
     const int c = p->channels;
+#if PB_KERNEL_FAST && PB_RESIDUAL_BITS == 16
+    const int pairs = sumpool_path(p) == PB_PATH_SUMPOOL_PAIRS;
+#endif
     const uint32_t row = p->row_elements;
     pb_residual_t *dst = x_hwc;
     const pb_residual_t *src_row = x_hwc;
@@ -42,7 +62,7 @@ int pb_sumpool2x2_dup(const pb_sumpool_params_t *p, pb_residual_t *x_hwc) {
         const pb_residual_t *s = src_row;
         for (int ox = 0; ox < p->in_width; ox += 2) {
 #if PB_KERNEL_FAST && PB_RESIDUAL_BITS == 16
-            if (!(c & 1)) {
+            if (pairs) {
                 for (const pb_residual_t *end = s + c; s != end; s += 2, dst += 2) {
                     const uint32_t sum = add2(add2(load2(s), load2(s + c)), add2(load2(s + row), load2(s + row + c)));
                     store2(dst, sum);

@@ -6,18 +6,16 @@ in `build_context`. Writing files is `export.write_files`.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 import pbkit
 from pbkit.ir import BlockIR, IntegerModel
+from pbkit.paths import TEMPLATES
 
 from .pack import fast_interleave_thresholds, fast_rsign_thresholds, fast_weight_words, pack_channels, words_for
 from .plan import MemoryPlan, plan_memory
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
 KERNELS = ("reference", "fast")
 PER_LINE = 16
 

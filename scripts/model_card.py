@@ -14,11 +14,13 @@ import json
 import shutil
 from pathlib import Path
 
-from pbkit.paths import PRETRAINED, ROOT
+from pbkit.paths import PRETRAINED
 from pbkit.trainer import data as cifar
 from pbkit.trainer.checkpoint import load_checkpoint
 from pbkit.trainer.evaluate import evaluate
 from pbkit.trainer.fold import fold_model
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:

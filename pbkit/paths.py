@@ -23,21 +23,29 @@ def _package_dir() -> Path:
     root = files("pbkit")
     if not isinstance(root, Path):  # a zip import: C compilers and QEMU need real files
         raise ImportError(f"pbkit must be installed as files on disk, not from {root}: pip install it")
-    return root
+    return root.resolve()
 
 
 #: The installed (or checked-out) pbkit package folder.
 PACKAGE_DIR = _package_dir()
+
+
+def _in_package(*parts: str) -> Path:
+    """A packaged file or folder, symlinks resolved: in a checkout pbkit/firmware is firmware/, the
+    folder that tools changing into it (PlatformIO, make) see."""
+    return PACKAGE_DIR.joinpath(*parts).resolve()
+
+
 #: The firmware and kernel sources, linker scripts and PlatformIO project (firmware/ in the repo).
-FIRMWARE_DIR = PACKAGE_DIR / "firmware"
+FIRMWARE_DIR = _in_package("firmware")
 #: The shipped pretrained model and its card.
-PRETRAINED = PACKAGE_DIR / "pretrained"
+PRETRAINED = _in_package("pretrained")
 DEFAULT_CHECKPOINT = PRETRAINED / "reactnet18-w0.25-popbin.safetensors"
 #: The first 1,000 CIFAR-10 test images (`--data sample`).
-SAMPLE_DATA = PACKAGE_DIR / "data" / "cifar10_test_first1000.npz"
+SAMPLE_DATA = _in_package("data", "cifar10_test_first1000.npz")
 #: Jinja templates of the C code generators (one per generated file).
-TEMPLATES = PACKAGE_DIR / "codegen" / "templates"
-INT8_TEMPLATES = PACKAGE_DIR / "codegen" / "int8" / "templates"
+TEMPLATES = _in_package("codegen", "templates")
+INT8_TEMPLATES = _in_package("codegen", "int8", "templates")
 
 
 def _checkout(package_dir: Path) -> Path | None:

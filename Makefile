@@ -18,7 +18,7 @@ help:
 	@echo "                FUZZ_ITERATIONS, FUZZ_SECONDS of CPU time; prints the seed that reproduces a failure)"
 	@echo "make toolchain  install $(APT_PACKAGES) through apt when missing"
 	@echo "make venv       Python environment in $(VENV) with CPU torch"
-	@echo "make lint       ruff"
+	@echo "make lint       ruff and pyright (every import resolves; basic type checks: pyproject.toml)"
 	@echo "make golden     refresh the checked-in golden export (tests/golden) after a codegen change"
 	@echo "make mlperf     MLPerf Tiny runner vs the shipped model in QEMU, 200 ic01 images (needs ../shared/cifar10)"
 
@@ -51,6 +51,7 @@ demo: venv toolchain
 
 test: venv toolchain
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pyright
 	$(PY) -m pytest -q
 
 # `make test` runs the same harness bounded (seed 1, 30,000 inputs: tests/test_fuzz.py).
@@ -63,6 +64,7 @@ fuzz:
 
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pyright
 
 golden: venv
 	$(PY) -m tests.golden

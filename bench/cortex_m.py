@@ -65,7 +65,7 @@ def cortex_m_rows(workdir: Path, timeout: float) -> list[dict]:
 def host_rows(data: str, workdir: Path) -> list[dict]:
     from pbkit.boards import BOARDS as ALL_BOARDS
     from pbkit.codegen.export import export_files, write_files
-    from pbkit.codegen.host_c import build_host, run_host
+    from pbkit.host.host_c import build_host, run_host
     from pbkit.trainer import data as cifar
     from pbkit.trainer.checkpoint import load_checkpoint
     from pbkit.trainer.fold import fold_model

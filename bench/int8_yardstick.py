@@ -50,14 +50,14 @@ def _images(args: argparse.Namespace, test, model: Path):
 def _run(elf: Path, board: str, expected, split, report: Path, emulators: int) -> dict:
     from contextlib import ExitStack
 
-    from pbkit.host.bench import bench_expected
+    from pbkit.host.bench import run_bench
     from pbkit.host.emulator import Emulator
 
     for stale in (report, report.with_suffix(".images.jsonl")):  # a fresh measurement each run
         stale.unlink(missing_ok=True)
     with ExitStack() as stack:
         urls = [stack.enter_context(Emulator(elf, board, start_timeout=60.0)).url for _ in range(emulators)]
-        return bench_expected(urls, expected, split, report=report, timeout=120.0, progress=False)
+        return run_bench(urls, expected, split, report=report, timeout=120.0, progress=False)
 
 
 def _classes(report: Path, n: int) -> np.ndarray:
@@ -82,9 +82,9 @@ def _row(model: str, board, summary: dict, built, estimate: dict, top1_all: floa
 
 def int8_rows(args, boards, test, split, workdir: Path) -> tuple[list[dict], dict]:
     from pbkit.boards import get_board
-    from pbkit.codegen.host_c import run_host
     from pbkit.host.bench import Expected
     from pbkit.host.cycles import estimate_cycles
+    from pbkit.host.host_c import run_host
     from pbkit.host.int8 import build_int8_firmware, build_int8_host, cmsis_nn_root, export_int8, litert_run
     from pbkit.host.int8 import tflite_path as find_tflite
 
@@ -126,7 +126,7 @@ def int8_rows(args, boards, test, split, workdir: Path) -> tuple[list[dict], dic
 def pbkit_rows(args, boards, test, split, workdir: Path) -> list[dict]:
     from pbkit.boards import get_board
     from pbkit.codegen.export import export_files, write_files
-    from pbkit.host.bench import expected_from_ir
+    from pbkit.expected import expected_from_ir
     from pbkit.host.build import build_firmware
     from pbkit.host.cycles import estimate_cycles
     from pbkit.trainer.checkpoint import load_checkpoint

@@ -23,9 +23,9 @@ import numpy as np
 
 from pbkit.boards import get_board
 from pbkit.codegen.export import export_files, write_files
+from pbkit.expected import expected_from_checkpoint
 from pbkit.files import atomic_write_bytes
 from pbkit.host import mlperf
-from pbkit.host.bench import expected_from_checkpoint
 from pbkit.host.build import build_firmware
 from pbkit.host.emulator import Emulator
 from pbkit.host.link import BoardLink

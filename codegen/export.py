@@ -10,8 +10,7 @@ import numpy as np
 
 from pbkit.boards import Board
 from pbkit.files import atomic_write_bytes
-from pbkit.ir import IntegerModel
-from pbkit.trainer.fold import check_ranges
+from pbkit.ir import IntegerModel, check_ranges
 
 from .plan import check_fits, plan_memory
 from .reference import run as reference_run

@@ -70,8 +70,3 @@ def run(ir: IntegerModel, images: np.ndarray) -> np.ndarray:
         x = x + branch
     pooled = x.sum(axis=(1, 2)) >> ir.head.pool_shift  # arithmetic on signed integers: floor, as in C
     return pooled @ ir.head.weight.astype(np.int64).T + ir.head.bias.astype(np.int64)
-
-
-def classify(logits: np.ndarray) -> np.ndarray:
-    """argmax with ties to the lowest index (np.argmax's rule, and the kernel's)."""
-    return np.argmax(logits, axis=-1)

@@ -6,13 +6,12 @@ in `build_context`. Writing files is `export.write_files`.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 import pbkit
 from pbkit.ir import BlockIR, IntegerModel, StemIR
+from pbkit.paths import TEMPLATES
 
 from .pack import (
     LANE_PAIR_MAX_CHANNELS,
@@ -26,7 +25,6 @@ from .pack import (
 )
 from .plan import MemoryPlan, plan_memory
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
 KERNELS = ("reference", "fast")
 PER_LINE = 16
 

@@ -8,8 +8,8 @@ of the environment's, so what a platform adds to its own (ststm32's -Os, its flo
 not reach them; platformio.ini sets
 `build_src_filter = -<*>` so PlatformIO compiles nothing else.
 
-It runs inside PlatformIO's Python, so host/build.py is loaded from the repository by path
-rather than imported from an installed pbkit.
+It runs inside PlatformIO's Python, so host/build.py is loaded by path, from the repository or
+from the installed pbkit whose firmware this is, rather than imported.
 
 The model folder: $PBKIT_MODEL_DIR (a relative path is taken from the directory pio was
 started in, $PWD), else `custom_model_dir` (relative to this folder). Only its top-level
@@ -25,9 +25,11 @@ from pathlib import Path
 Import("env")  # noqa: F821 - provided by PlatformIO/SCons
 
 project_dir = Path(env.subst("$PROJECT_DIR"))  # noqa: F821
+# firmware/ of a checkout (beside host/ and pbkit/), or pbkit/firmware of an installed pbkit (beside pbkit/host).
 repo_root = project_dir.parent
-if str(repo_root) not in sys.path:
-    sys.path.insert(0, str(repo_root))
+import_root = repo_root if (repo_root / "pbkit" / "__init__.py").is_file() else repo_root.parent
+if str(import_root) not in sys.path:
+    sys.path.insert(0, str(import_root))
 
 _spec = importlib.util.spec_from_file_location("pbkit_firmware_build", repo_root / "host" / "build.py")
 _build = importlib.util.module_from_spec(_spec)

@@ -24,14 +24,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 from tqdm import tqdm
 
 from pbkit.boards import ticks_to_counter
 from pbkit.files import atomic_write_bytes
-from pbkit.ir import IntegerModel
-from pbkit.trainer.data import Split
 
 from .link import (
     ERR_BAD_COBS,
@@ -61,30 +60,28 @@ class ReportError(RuntimeError):
     """A report that exists and may not be overwritten, or that belongs to another run."""
 
 
+class Split(Protocol):
+    """The images a run measures: uint8 N x C x H x W and their labels (as pbkit.trainer.data.Split)."""
+
+    images: np.ndarray
+    labels: np.ndarray
+
+    def __len__(self) -> int: ...
+
+
 @dataclass
 class Expected:
-    """What PyTorch eval says for each image: the reference the boards are held to."""
+    """What the boards are held to for each image: PyTorch eval's answers for a pbkit checkpoint
+    (pbkit.expected computes them), or another reference's (the int8 yardstick's LiteRT)."""
 
     model_sha256: str
     classes: np.ndarray
     logits: np.ndarray
 
-
-def expected_from_checkpoint(checkpoint: Path, images: np.ndarray) -> Expected:
-    from pbkit.trainer.checkpoint import load_checkpoint
-    from pbkit.trainer.fold import fold_model
-
-    model, _ = load_checkpoint(checkpoint)
-    return expected_from_ir(fold_model(model), images)  # what model.eval() computes, folded once
-
-
-def expected_from_ir(ir: IntegerModel, images: np.ndarray) -> Expected:
-    import torch
-
-    from pbkit.trainer.integer_graph import integer_logits
-
-    logits = integer_logits(ir, torch.from_numpy(np.ascontiguousarray(images))).numpy()
-    return Expected(model_sha256=ir.sha256(), classes=np.argmax(logits, axis=1), logits=logits)
+    @classmethod
+    def from_logits(cls, model_sha256: str, logits: np.ndarray) -> Expected:
+        """The classes are the logits' argmax, ties to the lowest index (as the board's)."""
+        return cls(model_sha256=model_sha256, classes=np.argmax(logits, axis=1), logits=logits)
 
 
 def counter_value(info: BoardInfo, ticks: int) -> float:
@@ -283,27 +280,15 @@ def summarize(results: dict[int, dict], boards: list[BoardRun], expected: Expect
 # ---- the run -------------------------------------------------------------------------------
 
 
-def run_bench(urls: list[str], checkpoint: Path, split: Split, report: Path | None = None,
+def run_bench(urls: list[str], expected: Expected, split: Split, report: Path | None = None,
               timeout: float = 30.0, progress: bool | None = None, resume: bool = False,
               reconnect_timeout: float | None = None, log: Callable[[str], None] | None = None) -> dict:
-    """Run `split` on the boards at `urls` (images shared among them); returns the summary.
+    """Run `split` on the boards at `urls` (images shared among them), each answer held to `expected`
+    (one row per image of `split`); returns the summary.
 
     ``timeout`` bounds each reply; ``reconnect_timeout`` (default: ``timeout``, at most 10 s) how long
     a failed board may take to answer HELLO again; ``log`` gets a line for each board event.
     """
-    if not urls:
-        raise ValueError("give at least one --port")
-    if len(split) == 0:
-        raise ValueError("no images to measure")
-    return bench_expected(urls, expected_from_checkpoint(checkpoint, split.images), split, report, timeout,
-                          progress, resume=resume, reconnect_timeout=reconnect_timeout, log=log)
-
-
-def bench_expected(urls: list[str], expected: Expected, split: Split, report: Path | None = None,
-                   timeout: float = 30.0, progress: bool | None = None, resume: bool = False,
-                   reconnect_timeout: float | None = None, log: Callable[[str], None] | None = None) -> dict:
-    """:func:`run_bench` against given answers (another reference than a pbkit checkpoint, such as
-    the int8 yardstick's LiteRT interpreter)."""
     if not urls:
         raise ValueError("give at least one --port")
     twice = sorted({u for u in urls if urls.count(u) > 1})
@@ -311,6 +296,8 @@ def bench_expected(urls: list[str], expected: Expected, split: Split, report: Pa
         raise ValueError(f"--port {twice[0]} is given twice: a board serves one connection")
     if len(split) == 0:
         raise ValueError("no images to measure")
+    if len(expected.classes) != len(split):
+        raise ValueError(f"{len(expected.classes)} expected answers for {len(split)} images")
     input_shape = tuple(split.images.shape[1:])
     results: dict[int, dict] = {}
     jsonl = None

@@ -22,11 +22,10 @@ from pbkit.codegen.int8.lower import Int8Network, lower
 from pbkit.codegen.int8.render import render
 from pbkit.codegen.int8.tflite_reader import read_tflite
 from pbkit.files import atomic_write_bytes
-from pbkit.paths import FIRMWARE_DIR, ROOT
+from pbkit.paths import FIRMWARE_DIR, SHARED
 
 from .build import COMMON_FLAGS, GCC, BuildResult, build_firmware
 
-SHARED = ROOT.parent / "shared"
 DEFAULT_CMSIS_NN = SHARED / "cmsis-nn"
 DEFAULT_TFLITE = SHARED / "mlperf-tiny" / "image_classification" / "pretrainedResnet_quant.tflite"
 CMSIS_NN_ENV = "PBKIT_CMSIS_NN"
@@ -133,7 +132,7 @@ def build_int8_firmware(model_dir: Path, board: str, out_dir: Path, cmsis_nn: Pa
 
 def build_int8_host(model_dir: Path, cmsis_nn: Path, out: Path | None = None, cc: str = "gcc") -> Path:
     """The generated model + CMSIS-NN (its portable C paths) + pb_host_runner.c as a host executable,
-    run with :func:`pbkit.codegen.host_c.run_host`."""
+    run with :func:`pbkit.host.host_c.run_host`."""
     if shutil.which(cc) is None:
         raise Int8SetupError(f"{cc} not found: a host C compiler is needed")
     model_dir = Path(model_dir)

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from pbkit.paths import ROOT
+from pbkit.paths import SHARED
 
 ENV_VAR = "PBKIT_MLPERF_TINY"
-DEFAULT_MLPERF_TINY = ROOT.parent / "shared" / "mlperf-tiny"
+DEFAULT_MLPERF_TINY = SHARED / "mlperf-tiny"
 MODEL = "ic01"
 PERF_SAMPLES = Path("image_classification") / "perf_samples_idxs.npy"
 #: The runner's test scripts for the two modes a host-to-DUT link supports.

@@ -28,10 +28,10 @@ def main() -> int:
     sys.path.insert(0, args.runner)
 
     import yaml
-    from datasets import DataSet
-    from device_under_test import DUT
-    from runner_utils import get_baud_rate
-    from script import Script  # from here on, print() goes to the runner's log
+    from datasets import DataSet  # pyright: ignore[reportMissingImports] - the runner's, on sys.path above
+    from device_under_test import DUT  # pyright: ignore[reportMissingImports] - the runner's, on sys.path above
+    from runner_utils import get_baud_rate  # pyright: ignore[reportMissingImports] - the runner's, on sys.path above
+    from script import Script  # pyright: ignore[reportMissingImports] - from here on, print() goes to the runner's log
 
     with open(os.path.join(args.runner, "devices_kws_ic_vww.yaml")) as f:
         dut_config = next(d for d in yaml.safe_load(f) if d["type"] == "dut")

@@ -19,11 +19,12 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
-from pbkit.paths import FIRMWARE_DIR, ROOT
+from pbkit.paths import BUILD_DIR, FIRMWARE_DIR
 
 OFFLINE_CONF = FIRMWARE_DIR / "pio-platform" / "platformio-offline.ini"
-DEFAULT_CORE_DIR = ROOT / "build" / "pio-core"
+DEFAULT_CORE_DIR = BUILD_DIR / "pio-core"
 
 _SCONS_LAUNCHER = '''"""SCons launcher of a pbkit-made tool-scons package: SCons {version} from PyPI."""
 import os
@@ -41,7 +42,7 @@ class PioError(RuntimeError):
     """PlatformIO or SCons is missing or does not match; the message says what to install."""
 
 
-def _require(module: str) -> object:
+def _require(module: str) -> ModuleType:
     try:
         return __import__(module)
     except ImportError:

@@ -11,13 +11,13 @@ count that the layers should add up to.
 from __future__ import annotations
 
 import statistics
-from pathlib import Path
 
 import numpy as np
 
 from pbkit.codegen.ops import ModelLayer, model_layers
+from pbkit.ir import IntegerModel
 
-from .bench import ModelMismatchError, check_board, counter_value, expected_from_ir
+from .bench import Expected, ModelMismatchError, check_board, counter_value
 from .link import PROFILE_SINCE_VERSION, BoardInfo, BoardLink, LinkError
 
 
@@ -25,20 +25,15 @@ class ProfileUnsupportedError(LinkError):
     """The board's firmware predates PROFILE (protocol version 1)."""
 
 
-def profile_board(url: str, checkpoint: Path, images: np.ndarray, timeout: float = 60.0) -> dict:
+def profile_board(url: str, ir: IntegerModel, expected: Expected, images: np.ndarray, timeout: float = 60.0) -> dict:
     """PROFILE, then INFER, each image on the board at ``url``; returns per-layer medians (see
-    :func:`summarize_profile`).
+    :func:`summarize_profile`). ``ir`` is the checkpoint's integer model (it names the layers),
+    ``expected`` PyTorch eval's answers for ``images`` (pbkit.expected).
 
     Raises ModelMismatchError when the board runs another model (or times other layers than the
     checkpoint has), ProfileUnsupportedError when its firmware has no PROFILE.
     """
-    from pbkit.trainer.checkpoint import load_checkpoint
-    from pbkit.trainer.fold import fold_model
-
-    model, _ = load_checkpoint(checkpoint)
-    ir = fold_model(model)
     layers = model_layers(ir)
-    expected = expected_from_ir(ir, images)
     counts: list[list[float]] = []  # [image][layer]
     whole: list[float] = []
     identical = 0

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     import numpy as np
 
     from pbkit.boards import Board
+    from pbkit.host.bench import Expected
+    from pbkit.ir import IntegerModel
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_MISMATCH = 0, 1, 2, 3
 EXIT_STOPPED = 130  # a training run stopped by SIGINT/SIGTERM, its state saved for --resume
@@ -160,12 +162,11 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from pbkit.boards import get_board
     from pbkit.codegen.export import export_files, write_files
+    from pbkit.expected import load_folded
     from pbkit.trainer import data as cifar
-    from pbkit.trainer.fold import fold_model
 
     board = get_board(args.board)
-    model, _ = _load(args.checkpoint)
-    ir = fold_model(model)
+    ir = load_folded(args.checkpoint)
     golden = cifar.load_sample().images[: args.vectors] if args.vectors else None
     files = export_files(ir, board, args.kernel, source=Path(args.checkpoint).name, golden_images=golden)
     write_files(files, Path(args.out))
@@ -234,29 +235,36 @@ def _log_event(line: str) -> None:
     print(f"pbkit: {line}", file=sys.stderr, flush=True)
 
 
-def _bench(urls: list[str], checkpoint: Path, split, report: Path | None, **kwargs) -> dict:
-    """run_bench with its failures as CLI errors: exit 3 for a board that runs another model or breaks
-    its contract, 2 for a --port given twice."""
-    from pbkit.host.bench import ModelMismatchError, run_bench
-    from pbkit.host.link import BoardContractError
-
+def _check_ports(urls: list[str]) -> None:
+    """A --port given twice is a usage error (exit 2)."""
     twice = sorted({u for u in urls if urls.count(u) > 1})
     if twice:
         raise CliError(f"--port {twice[0]} is given twice: a board serves one connection", EXIT_USAGE)
+
+
+def _bench(urls: list[str], expected: Expected, split, report: Path | None, **kwargs) -> dict:
+    """run_bench with its failures as CLI errors: exit 3 for a board that runs another model or breaks
+    its contract."""
+    from pbkit.host.bench import ModelMismatchError, run_bench
+    from pbkit.host.link import BoardContractError
+
     try:
-        return run_bench(urls, checkpoint, split, report, log=_log_event, **kwargs)
+        return run_bench(urls, expected, split, report, log=_log_event, **kwargs)
     except (ModelMismatchError, BoardContractError) as exc:
         raise CliError(str(exc), EXIT_MISMATCH) from None
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
+    from pbkit.expected import expected_from_checkpoint
     from pbkit.trainer import data as cifar
 
     split = _first_images(cifar.load(args.data, "test"), args.limit, args.data)
     report = Path(args.report) if args.report else None
     if args.resume and report is None:
         raise CliError("--resume continues the run of a --report: give it", EXIT_USAGE)
-    summary = _bench(args.port, Path(args.checkpoint), split, report, timeout=args.timeout, resume=args.resume)
+    _check_ports(args.port)
+    expected = expected_from_checkpoint(args.checkpoint, split.images)
+    summary = _bench(args.port, expected, split, report, timeout=args.timeout, resume=args.resume)
     print(json.dumps(summary)) if args.json else _print_bench(summary, args.report)
     return EXIT_OK if summary["agreement"] == 1.0 else EXIT_MISMATCH
 
@@ -264,20 +272,19 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from pbkit.boards import get_board
     from pbkit.codegen.export import export_files, write_files
+    from pbkit.expected import expected_from_ir, load_folded
     from pbkit.host.bench import move_aside
     from pbkit.host.build import build_firmware
     from pbkit.host.emulator import Emulator
     from pbkit.trainer import data as cifar
-    from pbkit.trainer.fold import fold_model
 
     board = get_board(args.board)
     checkpoint = Path(args.checkpoint)
     work = Path(args.workdir)
-    model, _ = _load(checkpoint)
+    ir = load_folded(checkpoint)
     split = _first_images(cifar.load_sample(), args.limit, "sample")
     print(f"[1/4] export {checkpoint.name} -> {work / 'model'}", flush=True)
-    files = export_files(fold_model(model), board, "fast", source=checkpoint.name,
-                         golden_images=split.images[:16])
+    files = export_files(ir, board, "fast", source=checkpoint.name, golden_images=split.images[:16])
     write_files(files, work / "model")
     report = json.loads(files["memory_report.json"])
     print(f"      model data {report['flash_bytes_model']:,} B flash, {report['ram_bytes_model']:,} B RAM", flush=True)
@@ -293,7 +300,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         moved = move_aside(Path(args.report))  # a demo always starts afresh, and destroys no earlier report
         if moved:
             print(f"      the previous {args.report} is now {moved}", flush=True)
-        summary = _bench(urls, checkpoint, split, Path(args.report), timeout=args.timeout)
+        summary = _bench(urls, expected_from_ir(ir, split.images), split, Path(args.report), timeout=args.timeout)
     summary.update({"flash_bytes": built.flash_bytes, "ram_bytes": built.ram_bytes,
                     "checkpoint": checkpoint.name})
     from pbkit.files import atomic_write_bytes
@@ -306,6 +313,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _cmd_profile(args: argparse.Namespace) -> int:
     from pbkit.boards import get_board
+    from pbkit.expected import expected_from_ir, load_folded
     from pbkit.host.bench import ModelMismatchError
     from pbkit.host.link import BoardContractError
     from pbkit.host.profile import format_profile, profile_board
@@ -315,11 +323,13 @@ def _cmd_profile(args: argparse.Namespace) -> int:
         raise CliError("--images must be at least 1", EXIT_USAGE)
     checkpoint = Path(args.checkpoint)
     images = cifar.load_sample().head(args.images).images
+    ir = load_folded(checkpoint)
+    expected = expected_from_ir(ir, images)
     try:
         if args.port:
-            result = profile_board(args.port, checkpoint, images, timeout=args.timeout)
+            result = profile_board(args.port, ir, expected, images, timeout=args.timeout)
         else:
-            result = _profile_emulated(get_board(args.board), checkpoint, args, images)
+            result = _profile_emulated(get_board(args.board), ir, expected, checkpoint, args, images)
     except (ModelMismatchError, BoardContractError) as exc:
         raise CliError(str(exc), EXIT_MISMATCH) from None
     result.update({"checkpoint": str(checkpoint), "kernel": None if args.port else args.kernel})
@@ -346,24 +356,23 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _profile_emulated(board: Board, checkpoint: Path, args: argparse.Namespace, images: np.ndarray) -> dict:
+def _profile_emulated(board: Board, ir: IntegerModel, expected: Expected, checkpoint: Path, args: argparse.Namespace,
+                      images: np.ndarray) -> dict:
     """Export, build and start QEMU for an emulated board, then profile it."""
     from pbkit.codegen.export import export_files, write_files
     from pbkit.host.build import build_firmware
     from pbkit.host.emulator import Emulator
     from pbkit.host.profile import profile_board
-    from pbkit.trainer.fold import fold_model
 
     if not board.emulated:
         raise CliError(f"{board.name} is not emulated: flash its firmware (pbkit export, then PlatformIO) "
                        "and pass its serial port with --port", EXIT_USAGE)
     work = Path(args.workdir) / f"{board.name}-{args.kernel}"
-    model, _ = _load(checkpoint)
-    write_files(export_files(fold_model(model), board, args.kernel, source=checkpoint.name), work / "model")
+    write_files(export_files(ir, board, args.kernel, source=checkpoint.name), work / "model")
     built = build_firmware(work / "model", board.name, work / "build")
     print(f"built {built.elf} ({built.summary()}); starting QEMU {board.qemu_machine}", file=sys.stderr, flush=True)
     with Emulator(built.elf, board.name) as emu:
-        result = profile_board(emu.url, checkpoint, images, timeout=args.timeout)
+        result = profile_board(emu.url, ir, expected, images, timeout=args.timeout)
     from pbkit.host.cycles import CyclesUnavailableError, attach_profile_estimate
 
     try:  # estimated cycles beside the exact instructions (labelled estimates; optional packages)

@@ -129,3 +129,42 @@ class IntegerModel:
 
     def sha256(self) -> str:
         return hashlib.sha256(self.canonical_bytes()).hexdigest()
+
+
+# ---- static bounds: what export refuses (int32 on the device) ------------------------------
+
+#: C shifts an int32 by at most 31.
+MAX_POOL_SHIFT = 31
+
+
+def head_positions(ir: IntegerModel) -> int:
+    """Positions the head sums over."""
+    return ir.input_shape[1] * ir.input_shape[2] // 64  # three stride-2 stages: 4 x 4 on 32 x 32
+
+
+def pooled_bound(ir: IntegerModel) -> int:
+    """Static bound on |sum over the head's positions of x|, before the pool shift."""
+    return head_positions(ir) * ir.residual_bound()[-1]
+
+
+def head_bound(weight: np.ndarray, bias: np.ndarray, pooled: int, pool_shift: int) -> int:
+    """Static bound on |bias[k] + sum_c W[k, c] pooled[c]|, every partial sum included.
+
+    |floor(v / 2^s)| <= ceil(|v| / 2^s), so the shifted sum is bounded by ceil(pooled / 2^s).
+    """
+    shifted = -(-pooled // 2**pool_shift)
+    row_l1 = np.abs(weight.astype(np.int64)).sum(axis=1)
+    # Python integers: a model far out of range gets an honest bound, not a wrapped int64.
+    return max(int(l1) * shifted + abs(int(b)) for l1, b in zip(row_l1, bias, strict=True))
+
+
+def check_ranges(ir: IntegerModel) -> None:
+    """Refuse a model whose integers could overflow int32 anywhere on the device."""
+    pooled = pooled_bound(ir)
+    if pooled >= 2**31:  # the sum is formed in int32 before it is shifted
+        raise OverflowError(f"head pooled-sum bound {pooled} exceeds int32")
+    if not 0 <= ir.head.pool_shift <= MAX_POOL_SHIFT:
+        raise ValueError(f"head pool_shift {ir.head.pool_shift} outside 0..{MAX_POOL_SHIFT}")
+    bound = head_bound(ir.head.weight, ir.head.bias, pooled, ir.head.pool_shift)
+    if bound >= 2**31:
+        raise OverflowError(f"head accumulator bound {bound} exceeds int32 (pool shift {ir.head.pool_shift})")

@@ -17,7 +17,7 @@ import json
 import shutil
 from pathlib import Path
 
-from pbkit.paths import PRETRAINED, ROOT
+from pbkit.paths import PRETRAINED
 from pbkit.trainer import data as cifar
 from pbkit.trainer.checkpoint import load_checkpoint
 from pbkit.trainer.evaluate import evaluate
@@ -31,6 +31,7 @@ def measure_board(checkpoint: Path, board_name: str = CARD_BOARD, images: int = 
 
     from pbkit.boards import get_board
     from pbkit.codegen.export import export_files, write_files
+    from pbkit.expected import expected_from_ir
     from pbkit.host.build import build_firmware
     from pbkit.host.emulator import Emulator
     from pbkit.host.profile import profile_board
@@ -41,8 +42,9 @@ def measure_board(checkpoint: Path, board_name: str = CARD_BOARD, images: int = 
         work = Path(tmp)
         write_files(export_files(fold_model(model), board, "fast", source=checkpoint.name), work / "model")
         built = build_firmware(work / "model", board.name, work / "build")
+        ir, pixels = fold_model(model), cifar.load_sample().head(images).images
         with Emulator(built.elf, board.name, start_timeout=120.0) as emu:
-            result = profile_board(emu.url, checkpoint, cifar.load_sample().head(images).images, timeout=600.0)
+            result = profile_board(emu.url, ir, expected_from_ir(ir, pixels), pixels, timeout=600.0)
     return {"kernel": "fast", "instructions_per_image": int(result["whole_image"]),
             "counter": "QEMU -icount instructions (exact; not cycles)", "images": images,
             "firmware_flash_bytes": built.flash_bytes, "firmware_ram_bytes": built.ram_bytes,
@@ -56,6 +58,8 @@ def remeasure(name: str) -> None:
     card.setdefault("boards", {})[CARD_BOARD] = measure_board(card_path.with_suffix(".safetensors"))
     card_path.write_text(json.dumps(card, indent=2) + "\n")
     print(json.dumps(card["boards"], indent=2))
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:

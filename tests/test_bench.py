@@ -15,6 +15,7 @@ import pytest
 from fw_support import EMULATED_BOARD, EMULATED_BOARDS
 
 from pbkit.cli import EXIT_ERROR, EXIT_MISMATCH, EXIT_OK, main
+from pbkit.expected import expected_from_checkpoint
 from pbkit.host.bench import ModelMismatchError, ReportError, images_path, move_aside, run_bench
 from pbkit.host.emulator import Emulator
 from pbkit.host.link import MSG_HELLO, MSG_INFER, MSG_REPLY, BoardLink, Frame
@@ -24,12 +25,17 @@ from tests.fault_proxy import FaultProxy
 from tests.support import random_model
 
 
+def _bench(urls, checkpoint, split, *args, **kwargs):
+    """run_bench held to PyTorch eval of `checkpoint`, as `pbkit bench` does."""
+    return run_bench(urls, expected_from_checkpoint(checkpoint, split.images), split, *args, **kwargs)
+
+
 def test_bench_agrees_with_pytorch_on_every_image(real_model_firmware, real_model_emulator, tmp_path):
     checkpoint, _ = real_model_firmware
     report = tmp_path / "report.json"
     umask = os.umask(0o022)
     os.umask(umask)  # reports get the permissions any file would (0644 under umask 022), not mkstemp's 0600
-    summary = run_bench([real_model_emulator.url], checkpoint, load_sample().head(12), report, progress=False)
+    summary = _bench([real_model_emulator.url], checkpoint, load_sample().head(12), report, progress=False)
     assert summary["images"] == 12 and summary["complete"]
     assert summary["agreement"] == 1.0 and summary["logits_identical"] == 1.0
     assert summary["counter"] == "instructions" and summary["board"] == "netduinoplus2"
@@ -56,7 +62,7 @@ def test_logits_match_pytorch_on_every_emulated_board(board, mode, kernel, model
     """The same export, built for each emulated core (Cortex-M4 twice, Cortex-M7): logits equal PyTorch eval's."""
     checkpoint, built = model_firmware(mode, kernel, board)
     with Emulator(built.elf, board) as emu:
-        summary = run_bench([emu.url], checkpoint, load_sample().head(3), timeout=REPLY_TIMEOUT, progress=False)
+        summary = _bench([emu.url], checkpoint, load_sample().head(3), timeout=REPLY_TIMEOUT, progress=False)
     assert summary["images"] == 3 and summary["complete"] and summary["board"] == board
     assert summary["agreement"] == 1.0 and summary["logits_identical"] == 1.0
     assert summary["counter"] == "instructions" and summary["per_image_median"] > 1e5
@@ -70,7 +76,7 @@ TERNARY_RUNS = [("netduinoplus2", "fast"), ("mps2-an500", "fast"), ("netduinoplu
 def test_ternary_logits_match_pytorch_on_emulated_boards(board, kernel, model_firmware):
     checkpoint, built = model_firmware("ternary", kernel, board)
     with Emulator(built.elf, board) as emu:
-        summary = run_bench([emu.url], checkpoint, load_sample().head(3), timeout=REPLY_TIMEOUT, progress=False)
+        summary = _bench([emu.url], checkpoint, load_sample().head(3), timeout=REPLY_TIMEOUT, progress=False)
     assert summary["images"] == 3 and summary["complete"] and summary["board"] == board
     assert summary["agreement"] == 1.0 and summary["logits_identical"] == 1.0
 
@@ -78,7 +84,7 @@ def test_ternary_logits_match_pytorch_on_emulated_boards(board, kernel, model_fi
 def test_two_boards_share_the_images(real_model_firmware, real_model_emulator):
     checkpoint, built = real_model_firmware
     with Emulator(built.elf, "netduinoplus2") as second:
-        summary = run_bench([real_model_emulator.url, second.url], checkpoint, load_sample().head(10),
+        summary = _bench([real_model_emulator.url, second.url], checkpoint, load_sample().head(10),
                             progress=False)
     assert summary["images"] == 10 and summary["boards"] == 2 and summary["agreement"] == 1.0
 
@@ -87,7 +93,7 @@ def test_bench_refuses_a_board_running_another_model(real_model_firmware, real_m
     other = tmp_path / "other.safetensors"
     save_checkpoint(random_model(8, seed=12), other)
     with pytest.raises(ModelMismatchError, match="runs model"):
-        run_bench([real_model_emulator.url], other, load_sample().head(2), progress=False)
+        _bench([real_model_emulator.url], other, load_sample().head(2), progress=False)
     code = main(["bench", "--port", real_model_emulator.url, "--checkpoint", str(other), "--limit", "2"])
     assert code == EXIT_MISMATCH
 
@@ -121,7 +127,7 @@ def test_fast_kernel_with_odd_channel_counts_matches_pytorch(board, channels, tm
     write_files(export_files(fold_model(model), get_board(board), "fast", source="test"), tmp_path / "export")
     built = build_firmware(tmp_path / "export", board, tmp_path / "build")
     with Emulator(built.elf, board) as emu:
-        summary = run_bench([emu.url], checkpoint, load_sample().head(2), progress=False, timeout=600)
+        summary = _bench([emu.url], checkpoint, load_sample().head(2), progress=False, timeout=600)
     assert summary["images"] == 2 and summary["logits_identical"] == 1.0
 
 
@@ -185,7 +191,7 @@ def test_a_board_killed_mid_run_hands_its_images_to_the_other(real_model_firmwar
     with Emulator(built.elf, EMULATED_BOARD) as doomed:
         timeout = _timeout_for(doomed.url)
         killer = _when_rows(report, 2, doomed.proc.kill, port=doomed.url)
-        summary = run_bench([real_model_emulator.url, doomed.url], checkpoint, load_sample().head(FAULT_IMAGES),
+        summary = _bench([real_model_emulator.url, doomed.url], checkpoint, load_sample().head(FAULT_IMAGES),
                             report, timeout=timeout, progress=False)
         killer.join()
     rows = _measured_exactly_once(report, summary)
@@ -203,7 +209,7 @@ def test_a_board_reset_mid_run_is_reconnected(real_model_firmware, tmp_path):
     with Emulator(built.elf, EMULATED_BOARD, monitor=True) as emu:
         timeout = _timeout_for(emu.url)
         resetter = _when_rows(report, 4, lambda: emu.monitor_command("system_reset"))
-        summary = run_bench([emu.url], checkpoint, load_sample().head(FAULT_IMAGES), report, timeout=timeout,
+        summary = _bench([emu.url], checkpoint, load_sample().head(FAULT_IMAGES), report, timeout=timeout,
                             progress=False)
         resetter.join()
     _measured_exactly_once(report, summary)
@@ -219,7 +225,7 @@ def test_line_noise_and_dropped_bytes_lose_nothing(real_model_firmware, real_mod
     port = int(real_model_emulator.url.rsplit(":", 1)[1])
     timeout = _timeout_for(real_model_emulator.url)
     with FaultProxy(port, seed=3, **faults) as proxy:
-        summary = run_bench([proxy.url], checkpoint, load_sample().head(FAULT_IMAGES), report, timeout=timeout,
+        summary = _bench([proxy.url], checkpoint, load_sample().head(FAULT_IMAGES), report, timeout=timeout,
                             progress=False)
     _measured_exactly_once(report, summary)
     assert sum(proxy.faults.values()) >= 3  # the line really was bad

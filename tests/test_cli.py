@@ -1,3 +1,4 @@
+import argparse
 import json
 
 import pytest
@@ -11,7 +12,8 @@ from tests.support import random_model
 
 def test_every_command_has_help():
     parser = build_parser()
-    commands = parser._subparsers._group_actions[0].choices  # noqa: SLF001 - argparse has no public accessor
+    (action,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]  # no public accessor
+    commands = action.choices
     assert set(commands) == {"train", "eval", "export", "build", "emulate", "bench", "profile", "ops", "models", "demo",
                              "experiment"}
     for sub in commands.values():

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from pbkit.paths import SAMPLE_DATA
 from pbkit.trainer import data
 from tests.cifar_fixture import write_tiny_cifar
 
@@ -12,7 +13,7 @@ def test_shipped_sample_is_the_first_1000_official_test_images():
     sample = data.load_sample()
     assert sample.images.shape == (1000, 3, 32, 32) and sample.images.dtype == np.uint8
     assert sample.labels[:10].tolist() == [3, 8, 8, 0, 6, 6, 1, 6, 3, 1]  # the official test_batch order
-    assert data.SAMPLE_PATH.stat().st_size < 5 * 1024 * 1024
+    assert SAMPLE_DATA.stat().st_size < 5 * 1024 * 1024
 
 
 def test_reads_the_official_pickle_layout(tmp_path):

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from pbkit.codegen import reference
-from pbkit.trainer.fold import check_ranges, fold_model, head_bound, pooled_bound
+from pbkit.ir import check_ranges, head_bound, pooled_bound
+from pbkit.trainer.fold import fold_model
 from pbkit.trainer.integer_graph import integer_logits
 from tests.support import data_calibrated_model, random_model, tiny_images
 
@@ -25,8 +26,10 @@ def test_eval_forward_equals_integer_reference(channels):
 def test_fold_flips_channels_with_negative_scale():
     model = random_model(8, seed=1)
     blk = model.blocks[0]
+    bn = blk.bn
+    assert isinstance(bn, torch.nn.BatchNorm2d)
     with torch.no_grad():
-        blk.bn.weight.copy_(torch.tensor([-1.0, 1.0] * 4))
+        bn.weight.copy_(torch.tensor([-1.0, 1.0] * 4))
     ir_block = fold_model(model).blocks[0]
     signs = (blk.weight.detach() >= 0).permute(0, 2, 3, 1).numpy().astype(np.uint8)
     assert np.array_equal(ir_block.weight_bits[0], 1 - signs[0])

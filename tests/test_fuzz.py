@@ -14,8 +14,8 @@ from fw_support import EMULATED_BOARD, STUB_SHAPE, stub_rule
 
 from pbkit.host import link as L
 from pbkit.host.link import BoardLink
-from pbkit.paths import ROOT
 
+ROOT = Path(__file__).resolve().parents[1]
 FUZZ_MK = ROOT / "firmware" / "host" / "fuzz.mk"
 #: What `make test` runs: a fixed seed and a bounded number of inputs (a few seconds).
 SEED, ITERATIONS = 1, 30000

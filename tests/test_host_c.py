@@ -8,9 +8,9 @@ from pbkit.boards import get_board
 from pbkit.cli import EXIT_OK, main
 from pbkit.codegen import reference
 from pbkit.codegen.export import VECTORS_MAGIC, export_files, write_files
-from pbkit.codegen.host_c import build_host, run_host
 from pbkit.codegen.plan import plan_memory
 from pbkit.codegen.render import render
+from pbkit.host.host_c import build_host, run_host
 from pbkit.trainer.checkpoint import save_checkpoint
 from pbkit.trainer.fold import fold_model
 from pbkit.trainer.integer_graph import integer_logits
@@ -63,8 +63,10 @@ def test_baseline_with_an_int32_residual_is_bit_exact(tmp_path, kernel):
     model = random_model(8, seed=9, mode="baseline")
     with torch.no_grad():
         for blk in model.blocks:
-            blk.bn.weight.mul_(8)
-            blk.bn.bias.mul_(8)
+            bn = blk.bn
+            assert isinstance(bn, torch.nn.BatchNorm2d)
+            bn.weight.mul_(8)
+            bn.bias.mul_(8)
     assert plan_memory(fold_model(model)).residual_bits == 32
     _assert_c_equals_eval_and_reference(model, kernel, tmp_path, n_images=4)
 

@@ -8,8 +8,8 @@ import pytest
 from int8_support import cmsis_nn, model_path, require_packages
 
 from pbkit.boards import get_board
-from pbkit.codegen.host_c import run_host
 from pbkit.host.emulator import Emulator
+from pbkit.host.host_c import run_host
 from pbkit.host.int8 import (
     CMSIS_NN_ENV,
     Int8SetupError,

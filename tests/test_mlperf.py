@@ -21,8 +21,8 @@ import torch
 from fw_support import EMULATED_BOARD
 
 from pbkit.boards import get_board
+from pbkit.expected import expected_from_checkpoint
 from pbkit.host import mlperf
-from pbkit.host.bench import expected_from_checkpoint
 from pbkit.host.build import BuildResult, build_firmware
 from pbkit.host.link import BoardLink
 from pbkit.trainer.data import load_sample

@@ -97,6 +97,7 @@ def test_ptq_conversion_keeps_weights_and_sets_delta_to_alpha_times_n():
     ptq = convert_to_ptq(baseline)
     assert ptq.config.mode == "ptq-popcount"
     blk, src = ptq.blocks[0], baseline.blocks[0]
+    assert isinstance(blk.bn, torch.nn.BatchNorm2d) and isinstance(src.bn, torch.nn.BatchNorm2d)
     assert torch.equal(blk.weight, src.weight) and torch.equal(blk.bn.running_var, src.bn.running_var)
     expected = max(1.0, float(torch.floor(src.weight.detach().abs().mean() * src.fan_in * blk.grid_out + 0.5)))
     assert float(blk.delta()) * blk.grid_out == expected

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import SymbolTableSection
 from fw_support import STUB_MODEL
 
 from pbkit.boards import BOARDS, get_board
@@ -57,8 +58,10 @@ def _elf_facts(elf: Path) -> tuple[dict[str, int], set[tuple]]:
     with open(elf, "rb") as f:
         e = ELFFile(f)
         sections = {s.name: s["sh_size"] for s in e.iter_sections() if s["sh_flags"] & 0x2}  # SHF_ALLOC
+        symtab = e.get_section_by_name(".symtab")
+        assert isinstance(symtab, SymbolTableSection)
         symbols = {(s.name, s["st_value"], s["st_size"], s["st_info"]["type"])
-                   for s in e.get_section_by_name(".symtab").iter_symbols()
+                   for s in symtab.iter_symbols()
                    if s.name and s["st_info"]["type"] != "STT_FILE"}
     return sections, symbols
 

@@ -9,6 +9,7 @@ import pytest
 
 from pbkit.cli import EXIT_MISMATCH, EXIT_OK, EXIT_USAGE, main
 from pbkit.codegen.ops import model_layers
+from pbkit.expected import expected_from_ir, load_folded
 from pbkit.host.profile import format_profile, profile_board
 from pbkit.trainer.checkpoint import load_checkpoint, save_checkpoint
 from pbkit.trainer.data import load_sample
@@ -62,7 +63,9 @@ def test_profile_of_a_running_board_prints_the_table(real_model_firmware, real_m
 
 def test_profile_board_matches_infer(real_model_firmware, real_model_emulator):
     checkpoint, _ = real_model_firmware
-    result = profile_board(real_model_emulator.url, checkpoint, load_sample().head(1).images)
+    images = load_sample().head(1).images
+    ir = load_folded(checkpoint)
+    result = profile_board(real_model_emulator.url, ir, expected_from_ir(ir, images), images)
     _check_layers_add_up(result, checkpoint)
     assert "stage2.unit1" in format_profile(result)
 

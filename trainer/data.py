@@ -7,7 +7,6 @@ allowed, and every file is checked for shape and label range before use.
 from __future__ import annotations
 
 import hashlib
-import io
 import pickle
 import tarfile
 import urllib.request
@@ -17,11 +16,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pbkit.paths import SAMPLE_DATA, packaged
+
 TRAIN_FILES = [f"data_batch_{i}" for i in range(1, 6)]
 TEST_FILES = ["test_batch"]
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 IMAGE_BYTES = 3 * 32 * 32
-SAMPLE_PATH = Path(__file__).resolve().parent.parent / "pbkit" / "data" / "cifar10_test_first1000.npz"
 ARCHIVE_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 ARCHIVE_MD5 = "c58f30108f718f92721af3b95e74349a"
 
@@ -93,7 +93,7 @@ def load_split(data_dir: str | Path, split: str) -> Split:
 
 def load_sample() -> Split:
     """The shipped sample: the first 1,000 images of the official test batch, with labels."""
-    with np.load(SAMPLE_PATH, allow_pickle=False) as npz:
+    with np.load(packaged(SAMPLE_DATA, "the CIFAR-10 test sample"), allow_pickle=False) as npz:
         return Split(npz["images"], npz["labels"].astype(np.int64))
 
 
@@ -145,9 +145,3 @@ def augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     out[flip] = out[flip].flip(-1)
     return out
 
-
-def save_sample_bytes(split: Split, path: Path) -> None:
-    """Write a compact npz (no pickles inside) of a split; used to make the shipped sample."""
-    buf = io.BytesIO()
-    np.savez_compressed(buf, images=split.images, labels=split.labels.astype(np.uint8))
-    path.write_bytes(buf.getvalue())

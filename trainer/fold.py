@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from pbkit.ir import BlockIR, HeadIR, IntegerModel, StemIR
+from pbkit.ir import MAX_POOL_SHIFT, BlockIR, HeadIR, IntegerModel, StemIR, head_bound, head_positions, pooled_bound
 
 from .quantizers import quantize_int8
 
@@ -136,50 +136,15 @@ def fold_model(model) -> IntegerModel:
 
         def scale_and_bias(pool_shift: int) -> tuple[float, np.ndarray]:
             # Sum pooling then >> s is an average pool times positions * grid / 2^s: the scale undoes it.
-            logit_scale = float(w_scale.item()) * 2**pool_shift / (_head_positions(ir) * grid_last)
+            logit_scale = float(w_scale.item()) * 2**pool_shift / (head_positions(ir) * grid_last)
             bias = torch.floor(model.fc.bias.detach().double() / logit_scale + 0.5)
             return logit_scale, bias.to(torch.int64).clip(-2**31, 2**31 - 1).to(torch.int32).numpy()
 
         pooled = pooled_bound(ir)
         # No shift fits only when the residual itself is out of range: keep none, check_ranges refuses.
-        pool_shift = next((s for s in range(_MAX_POOL_SHIFT + 1)
+        pool_shift = next((s for s in range(MAX_POOL_SHIFT + 1)
                            if head_bound(weight, scale_and_bias(s)[1], pooled, s) < 2**31), 0)
         logit_scale, bias = scale_and_bias(pool_shift)
     ir.head = HeadIR(weight=weight, bias=bias, pool_shift=pool_shift)
     ir.meta = {**cfg.to_dict(), "logit_scale": logit_scale}
     return ir
-
-
-_MAX_POOL_SHIFT = 31  # C shifts an int32 by at most 31
-
-
-def _head_positions(ir: IntegerModel) -> int:
-    return ir.input_shape[1] * ir.input_shape[2] // 64  # three stride-2 stages: 4 x 4 on 32 x 32
-
-
-def pooled_bound(ir: IntegerModel) -> int:
-    """Static bound on |sum over the head's positions of x|, before the pool shift."""
-    return _head_positions(ir) * ir.residual_bound()[-1]
-
-
-def head_bound(weight: np.ndarray, bias: np.ndarray, pooled: int, pool_shift: int) -> int:
-    """Static bound on |bias[k] + sum_c W[k, c] pooled[c]|, every partial sum included.
-
-    |floor(v / 2^s)| <= ceil(|v| / 2^s), so the shifted sum is bounded by ceil(pooled / 2^s).
-    """
-    shifted = -(-pooled // 2**pool_shift)
-    row_l1 = np.abs(weight.astype(np.int64)).sum(axis=1)
-    # Python integers: a model far out of range gets an honest bound, not a wrapped int64.
-    return max(int(l1) * shifted + abs(int(b)) for l1, b in zip(row_l1, bias, strict=True))
-
-
-def check_ranges(ir: IntegerModel) -> None:
-    """Refuse a model whose integers could overflow int32 anywhere on the device."""
-    pooled = pooled_bound(ir)
-    if pooled >= 2**31:  # the sum is formed in int32 before it is shifted
-        raise OverflowError(f"head pooled-sum bound {pooled} exceeds int32")
-    if not 0 <= ir.head.pool_shift <= _MAX_POOL_SHIFT:
-        raise ValueError(f"head pool_shift {ir.head.pool_shift} outside 0..{_MAX_POOL_SHIFT}")
-    bound = head_bound(ir.head.weight, ir.head.bias, pooled, ir.head.pool_shift)
-    if bound >= 2**31:
-        raise OverflowError(f"head accumulator bound {bound} exceeds int32 (pool shift {ir.head.pool_shift})")

@@ -30,7 +30,6 @@ MODELS = ("reactnet18", "birealnet18")  # ReActNet: learnable RSign thresholds; 
 # +-alpha trained (alpha = mean |W| of the layer); popbin: +-N / division_num trained; real: a float
 # network (binary nothing), only as a distillation teacher. docs/modes.md has the readings.
 MODES = ("popbin", "baseline", "ptq-popcount", "simple-qat-popcount", "real")
-EXPORTABLE_MODES = ("popbin", "baseline", "ptq-popcount", "simple-qat-popcount")
 # PopBin's division_num rules (the deck's five rows): delta = N / division_num, N = 9 C.
 DIVISIONS = ("c_plus_a", "n_plus_a", "c_times_a", "n_times_a", "minmax")
 # The pseudo-gradient of the branch sign, sign(BN(p)): "clipped" passes it where |BN(p)| <= 1,

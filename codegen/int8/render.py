@@ -6,15 +6,13 @@ numbers and lists that :func:`build_context` prepares.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 import pbkit
+from pbkit.paths import INT8_TEMPLATES
 
 from .lower import Int8Network, Layer
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
 MODEL_FILE = "int8_model_data.c"
 PER_LINE = 16
 
@@ -25,7 +23,7 @@ def _c_rows(values) -> str:
 
 
 def _environment() -> Environment:
-    env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined, keep_trailing_newline=True,
+    env = Environment(loader=FileSystemLoader(INT8_TEMPLATES), undefined=StrictUndefined, keep_trailing_newline=True,
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["c_rows"] = _c_rows
     return env

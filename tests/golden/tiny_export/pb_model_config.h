@@ -7,10 +7,4 @@
 /* 1: inline bit-arithmetic popcount; 0: the compiler builtin (reference). */
 #define PB_KERNEL_FAST 1
 
-#define PB_MODEL_CHANNELS 3
-#define PB_MODEL_HEIGHT 32
-#define PB_MODEL_WIDTH 32
-#define PB_MODEL_CLASSES 10
-#define PB_MODEL_NUM_BLOCKS 16
-
 #endif

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pbkit.host.build import model_build_inputs
 from pbkit.paths import FIRMWARE_DIR
+
+from .build import model_build_inputs
 
 
 class HostBuildError(RuntimeError):

@@ -17,7 +17,8 @@ from tests.support import random_model
 def test_bench_agrees_with_pytorch_on_every_image(real_model_firmware, real_model_emulator, tmp_path):
     checkpoint, _ = real_model_firmware
     report = tmp_path / "report.json"
-    summary = run_bench([real_model_emulator.url], checkpoint, load_sample().head(12), report, progress=False)
+    summary = run_bench([real_model_emulator.url], checkpoint, load_sample().head(12), report, timeout=REPLY_TIMEOUT,
+                        progress=False)
     assert summary["images"] == 12 and summary["complete"]
     assert summary["agreement"] == 1.0 and summary["logits_identical"] == 1.0
     assert summary["counter"] == "instructions" and summary["board"] == "netduinoplus2"
@@ -64,7 +65,7 @@ def test_two_boards_share_the_images(real_model_firmware, real_model_emulator):
     checkpoint, built = real_model_firmware
     with Emulator(built.elf, "netduinoplus2") as second:
         summary = run_bench([real_model_emulator.url, second.url], checkpoint, load_sample().head(10),
-                            progress=False)
+                            timeout=REPLY_TIMEOUT, progress=False)
     assert summary["images"] == 10 and summary["boards"] == 2 and summary["agreement"] == 1.0
 
 

@@ -35,7 +35,8 @@ def test_bench_agrees_with_pytorch_on_every_image(real_model_firmware, real_mode
     report = tmp_path / "report.json"
     umask = os.umask(0o022)
     os.umask(umask)  # reports get the permissions any file would (0644 under umask 022), not mkstemp's 0600
-    summary = _bench([real_model_emulator.url], checkpoint, load_sample().head(12), report, progress=False)
+    summary = _bench([real_model_emulator.url], checkpoint, load_sample().head(12), report,
+                     timeout=REPLY_TIMEOUT, progress=False)
     assert summary["images"] == 12 and summary["complete"]
     assert summary["agreement"] == 1.0 and summary["logits_identical"] == 1.0
     assert summary["counter"] == "instructions" and summary["board"] == "netduinoplus2"
@@ -85,7 +86,7 @@ def test_two_boards_share_the_images(real_model_firmware, real_model_emulator):
     checkpoint, built = real_model_firmware
     with Emulator(built.elf, "netduinoplus2") as second:
         summary = _bench([real_model_emulator.url, second.url], checkpoint, load_sample().head(10),
-                            progress=False)
+                         timeout=REPLY_TIMEOUT, progress=False)
     assert summary["images"] == 10 and summary["boards"] == 2 and summary["agreement"] == 1.0
 
 

@@ -97,8 +97,8 @@ def test_the_wheel_holds_every_file_a_command_reads(wheel):
 def test_the_installed_pbkit_runs_from_outside_the_checkout(installed, tmp_path):
     bin_dir, env = installed
     pbkit = bin_dir / "pbkit"
-    where = _run([bin_dir / "python", "-c", "import json, pbkit, pbkit.paths as p; print(json.dumps("
-                  "[pbkit.__file__, str(p.CHECKOUT), str(p.DEFAULT_CHECKPOINT)]))"], tmp_path, env)
+    where = _run([bin_dir / "python", "-c", "import json, pbkit, pbkit.paths as p, pbkit.zoo as z; print(json.dumps("
+                  "[pbkit.__file__, str(p.CHECKOUT), str(z.default_model().checkpoint)]))"], tmp_path, env)
     module, checkout, checkpoint = json.loads(where.stdout)
     assert Path(module).is_relative_to(bin_dir.parent) and checkout == "None"
     assert not Path(checkpoint).is_relative_to(ROOT) and Path(checkpoint).is_file()

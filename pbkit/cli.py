@@ -387,7 +387,8 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
     models, default = shipped_models(), default_model().name
     rows = [{"name": m.name, "default": m.name == default, "test_top1": m.top1, "test_top5": m.card.get("test_top5"),
-             "epochs": m.card.get("epochs"), "checkpoint": str(m.checkpoint),
+             "epochs": m.card.get("epochs"), "epochs_planned": m.card.get("epochs_planned", m.card.get("epochs")),
+             "checkpoint": str(m.checkpoint),
              **m.card.get("boards", {}).get(CARD_BOARD, {})} for m in models]
     if args.json:
         print(json.dumps({"board": CARD_BOARD, "demo_budget_instructions": DEMO_BUDGET_INSTRUCTIONS, "models": rows}))
@@ -397,7 +398,10 @@ def _cmd_models(args: argparse.Namespace) -> int:
     for r in rows:
         cost = (f"{r['instructions_per_image']:>12,} instr/image  flash {r['firmware_flash_bytes']:,} B  "
                 f"RAM {r['firmware_ram_bytes']:,} B" if "instructions_per_image" in r else "cost not measured")
-        print(f"  {'*' if r['default'] else ' '} {r['name']:<32} top-1 {100 * r['test_top1']:.2f} %  {cost}")
+        trained = (f"{r['epochs']} epochs" if r["epochs"] == r["epochs_planned"]
+                   else f"epoch {r['epochs']} of {r['epochs_planned']} (snapshot)")
+        mark = "*" if r["default"] else " "
+        print(f"  {mark} {r['name']:<32} top-1 {100 * r['test_top1']:.2f} %  {trained:<26} {cost}")
     print(f"* the default (demo, profile): the most accurate within {DEMO_BUDGET_INSTRUCTIONS:,} instructions per "
           "image; any other: --checkpoint NAME")
     return EXIT_OK

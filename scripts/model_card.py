@@ -92,12 +92,15 @@ def main() -> None:
     sample = evaluate(model, cifar.load_sample().head(200))
     with (args.run_dir / "metrics.csv").open() as f:
         rows = list(csv.DictReader(f))
+    planned = json.loads((args.run_dir / "config.json").read_text())["train"]["epochs"]
     card = {
         "name": args.name,
         "model_sha256": fold_model(model).sha256(),
         "config": model.config.to_dict(),
         "command": args.command,
         "epochs": int(rows[-1]["epoch"]),
+        # A campaign still running ships snapshots: the card says how far its schedule had come.
+        "epochs_planned": planned,
         "train_seconds": round(sum(float(r["seconds"]) for r in rows)),
         "test_top1": full["top1"],
         "test_top5": full["top5"],

@@ -126,6 +126,7 @@ def int8_rows(args, boards, test, split, workdir: Path) -> tuple[list[dict], dic
 def pbkit_rows(args, boards, test, split, workdir: Path) -> list[dict]:
     from pbkit.boards import get_board
     from pbkit.codegen.export import export_files, write_files
+    from pbkit.codegen.kernel import Kernel
     from pbkit.expected import expected_from_ir
     from pbkit.host.build import build_firmware
     from pbkit.host.cycles import estimate_cycles
@@ -142,7 +143,7 @@ def pbkit_rows(args, boards, test, split, workdir: Path) -> list[dict]:
         for name in boards:
             board = get_board(name)
             out = workdir / ckpt.stem / name
-            write_files(export_files(ir, board, "fast", source=ckpt.name), out / "model")
+            write_files(export_files(ir, board, Kernel.FAST, source=ckpt.name), out / "model")
             built = build_firmware(out / "model", name, out / "build")
             summary = _run(built.elf, name, expected, split, out / "bench.json", args.emulators)
             estimate = estimate_cycles(built.elf, split.images[0].tobytes(), board.cpu, ir.num_classes)

@@ -23,6 +23,7 @@ import numpy as np
 
 from pbkit.boards import get_board
 from pbkit.codegen.export import export_files, write_files
+from pbkit.codegen.kernel import Kernel
 from pbkit.expected import expected_from_checkpoint
 from pbkit.files import atomic_write_bytes
 from pbkit.host import mlperf
@@ -61,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     board = get_board(args.board)
 
     model, _ = load_checkpoint(args.checkpoint)
-    write_files(export_files(fold_model(model), board, "fast", source=args.checkpoint.name), args.workdir / "model")
+    files = export_files(fold_model(model), board, Kernel.FAST, source=args.checkpoint.name)
+    write_files(files, args.workdir / "model")
     dut_fw = build_firmware(args.workdir / "model", board.name, args.workdir / "fw-mlperf", protocol="mlperf")
     ref_fw = build_firmware(args.workdir / "model", board.name, args.workdir / "fw-pbkit")
     dataset = mlperf.write_ic01_dataset(images, labels, names, args.workdir / "datasets")

@@ -12,7 +12,8 @@ from pbkit.boards import Board
 from pbkit.files import atomic_write_bytes
 from pbkit.ir import IntegerModel, check_ranges
 
-from .plan import check_fits, plan_memory
+from .kernel import Kernel
+from .plan import MemoryPlan, check_fits, plan_memory
 from .reference import run as reference_run
 from .render import render
 
@@ -20,9 +21,8 @@ VECTORS_MAGIC = b"PBTV"
 VECTORS_VERSION = 1
 
 
-def memory_report(ir: IntegerModel, board: Board, kernel: str) -> dict:
-    plan = plan_memory(ir, kernel)
-    return {"board": board.name, "mcu": board.mcu, "kernel": kernel, "model_sha256": ir.sha256(),
+def memory_report(ir: IntegerModel, board: Board, plan: MemoryPlan) -> dict:
+    return {"board": board.name, "mcu": board.mcu, "kernel": plan.kernel.value, "model_sha256": ir.sha256(),
             "model": {k: ir.meta.get(k) for k in ("model", "width", "mode", "division")},
             "flash_bytes_model": plan.model_flash_bytes, "ram_bytes_model": plan.model_ram_bytes,
             "board_flash_bytes": board.flash_bytes, "board_ram_bytes": board.ram_bytes,
@@ -38,13 +38,15 @@ def test_vectors(ir: IntegerModel, images: np.ndarray) -> bytes:
     return header + np.ascontiguousarray(images, dtype=np.uint8).tobytes() + logits.tobytes()
 
 
-def export_files(ir: IntegerModel, board: Board, kernel: str, source: str,
+def export_files(ir: IntegerModel, board: Board, kernel: Kernel, source: str,
                  golden_images: np.ndarray | None = None) -> dict[str, bytes]:
-    """Everything `pbkit export` writes, as {relative path: bytes}; refuses a model that does not fit."""
+    """Everything `pbkit export` writes, as {relative path: bytes}; refuses a model that does not fit.
+    The memory plan is made once here and used for the fit, the C tables and the report."""
     check_ranges(ir)
-    check_fits(plan_memory(ir, kernel), board)
-    files = {name: text.encode() for name, text in render(ir, kernel, source).items()}
-    files["memory_report.json"] = (json.dumps(memory_report(ir, board, kernel), indent=2) + "\n").encode()
+    plan = plan_memory(ir, kernel)
+    check_fits(plan, board)
+    files = {name: text.encode() for name, text in render(ir, kernel, source, plan).items()}
+    files["memory_report.json"] = (json.dumps(memory_report(ir, board, plan), indent=2) + "\n").encode()
     if golden_images is not None:
         files["test_vectors.bin"] = test_vectors(ir, golden_images)
     return files

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from pbkit.boards import Board
 from pbkit.ir import IntegerModel
 
+from .kernel import Kernel
 from .pack import (
     LANE_PAIR_MAX_CHANNELS,
     fast_words_per_channel,
@@ -31,6 +32,7 @@ class ModelTooLargeError(ValueError):
 
 @dataclass
 class MemoryPlan:
+    kernel: Kernel  # the layout the sizes are for
     residual_bits: int  # 16 or 32
     residual_elements: int
     bit_buffer_words: int
@@ -52,13 +54,14 @@ class MemoryPlan:
                 + 4 * self.head_scratch_words)
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "model_flash_bytes": self.model_flash_bytes,
+        return {**asdict(self), "kernel": self.kernel.value, "model_flash_bytes": self.model_flash_bytes,
                 "model_ram_bytes": self.model_ram_bytes}
 
 
-def plan_memory(ir: IntegerModel, kernel: str = "reference") -> MemoryPlan:
+def plan_memory(ir: IntegerModel, kernel: Kernel = Kernel.REFERENCE) -> MemoryPlan:
     """Buffers and flash of `ir` exported for `kernel`; the fast kernel's tables have their own
-    layout (codegen/pack.py): derived weight words, and thresholds in int16 pairs."""
+    layout (codegen/pack.py): derived weight words, and thresholds in int16 pairs. An export computes
+    it once and hands it to what needs it (render, check_fits, the memory report)."""
     _, h, w = ir.input_shape
     c = ir.stem.weight.shape[0]
     residual = h * w * c
@@ -67,7 +70,7 @@ def plan_memory(ir: IntegerModel, kernel: str = "reference") -> MemoryPlan:
     bound = max(ir.residual_bound())
     # Pool sums are formed in int32 and stored back: the stored values are what the bound covers.
     residual_bits = 16 if bound <= 32767 else 32
-    fast = kernel == "fast"
+    fast = kernel.fast
     for blk in ir.blocks:
         bit_words = max(bit_words, (h + 2) * (w + 2) * words_for(blk.in_channels))
         if blk.stride == 2:
@@ -85,7 +88,7 @@ def plan_memory(ir: IntegerModel, kernel: str = "reference") -> MemoryPlan:
             tables = 2 if blk.kind == "ternary" else 1
             threshold_bytes += tables * 4 * ((blk.out_channels + 1) // 2 if fast else blk.out_channels)
     return MemoryPlan(
-        residual_bits=residual_bits, residual_elements=residual, bit_buffer_words=bit_words,
+        kernel=kernel, residual_bits=residual_bits, residual_elements=residual, bit_buffer_words=bit_words,
         head_scratch_words=ir.head.weight.shape[1], weight_bytes=weight_bytes,
         threshold_bytes=threshold_bytes, requant_bytes=requant_bytes,
         stem_bytes=(4 * ir.stem.weight.shape[0] * stem_fast_words_per_channel(ir.stem.levels) if fast

@@ -13,6 +13,7 @@ import pbkit
 from pbkit.ir import BlockIR, IntegerModel, StemIR
 from pbkit.paths import TEMPLATES
 
+from .kernel import Kernel
 from .pack import (
     LANE_PAIR_MAX_CHANNELS,
     fast_interleave_thresholds,
@@ -25,7 +26,6 @@ from .pack import (
 )
 from .plan import MemoryPlan, plan_memory
 
-KERNELS = ("reference", "fast")
 PER_LINE = 16
 
 
@@ -54,7 +54,7 @@ def _int32_list(values: np.ndarray) -> list[int]:
     return np.asarray(values).astype(np.int64).tolist()
 
 
-def _branch(blk: BlockIR, index: int, kernel: str) -> dict:
+def _branch(blk: BlockIR, index: int, kernel: Kernel) -> dict:
     """The kind-specific part of a block: its note, its int32 arrays and the conv fields naming them.
 
     A popbin block renders exactly as before requant blocks existed (kind 0 is C's default), so
@@ -65,7 +65,7 @@ def _branch(blk: BlockIR, index: int, kernel: str) -> dict:
         ternary = blk.kind == "ternary"
         note = f"ternary, delta {blk.delta}" if ternary else f"delta {blk.delta}"
         block_fields = [".kind = PB_BLOCK_TERNARY"] if ternary else []
-        if kernel == "fast":
+        if kernel.fast:
             return {"note": note, "block_fields": block_fields, "branch_arrays": [], "branch_fields": []}
         tables = [("popcount_threshold", blk.popcount_threshold)] + ([("zero_threshold", blk.zero_threshold)]
                                                                       if ternary else [])
@@ -101,10 +101,10 @@ def _head_fields(ir: IntegerModel) -> list[str]:
     return [f".pool_shift = {ir.head.pool_shift}"] if ir.head.pool_shift else []
 
 
-def _weight_words(blk: BlockIR, kernel: str) -> np.ndarray:
+def _weight_words(blk: BlockIR, kernel: Kernel) -> np.ndarray:
     """The packed weights in the layout of the chosen kernel: the fast one shares XORs and follows
     each pair of popbin channels with their popcount thresholds (firmware/kernels/pb_binconv_walk.h)."""
-    if kernel != "fast":
+    if not kernel.fast:
         return pack_channels(blk.weight_bits)
     zero = blk.zero_threshold if blk.kind == "ternary" else None
     if blk.kind in ("popbin", "ternary") and blk.in_channels <= LANE_PAIR_MAX_CHANNELS:
@@ -115,24 +115,24 @@ def _weight_words(blk: BlockIR, kernel: str) -> np.ndarray:
     return fast_interleave_thresholds(words, blk.popcount_threshold, zero)
 
 
-def _rsign_thresholds(blk: BlockIR, kernel: str, bound: int, residual_bits: int) -> np.ndarray:
+def _rsign_thresholds(blk: BlockIR, kernel: Kernel, bound: int, residual_bits: int) -> np.ndarray:
     """RSign thresholds in the layout of the chosen kernel (the fast one compares int16 pairs)."""
-    if kernel == "fast":
+    if kernel.fast:
         return fast_rsign_thresholds(blk.rsign_threshold, bound, residual_bits)
     return blk.rsign_threshold.astype(np.int64)
 
 
-def stem_tables(stem: StemIR, kernel: str) -> dict:
+def stem_tables(stem: StemIR, kernel: Kernel) -> dict:
     """The stem's tables: int8 weights and thresholds (reference), or the fast kernel's packed pairs."""
     tables = {"channels": stem.weight.shape[0], "levels": stem.levels}
-    if kernel == "fast":
+    if kernel.fast:
         words, estimate = stem_fast_words(stem.weight, stem.thresholds)
         return {**tables, "packed": words.ravel().tolist(), "estimate": int(estimate)}
     return {**tables, "packed": [], "estimate": 0, "weight": stem.weight.ravel().tolist(),
             "thresholds": stem.thresholds.ravel().tolist()}
 
 
-def block_tables(blk: BlockIR, index: int, height: int, width: int, kernel: str, bound: int,
+def block_tables(blk: BlockIR, index: int, height: int, width: int, kernel: Kernel, bound: int,
                  residual_bits: int) -> dict:
     """One binary block on an input of height x width, in the chosen kernel's layout: the fields of its
     RSign, pooling and conv parameters and its tables (the RSign thresholds clamped to `bound`, the
@@ -153,11 +153,14 @@ def block_tables(blk: BlockIR, index: int, height: int, width: int, kernel: str,
     }
 
 
-def build_context(ir: IntegerModel, kernel: str = "fast", source: str = "a pbkit checkpoint") -> dict:
-    """Everything the templates print, flattened into plain numbers and lists."""
-    if kernel not in KERNELS:
-        raise ValueError(f"unknown kernel {kernel!r}; choose one of {', '.join(KERNELS)}")
-    plan: MemoryPlan = plan_memory(ir, kernel)
+def build_context(ir: IntegerModel, kernel: Kernel = Kernel.FAST, source: str = "a pbkit checkpoint",
+                  plan: MemoryPlan | None = None) -> dict:
+    """Everything the templates print, flattened into plain numbers and lists. `plan` is the memory plan of
+    `ir` for `kernel` when the caller has made it (an export makes it once), else it is made here."""
+    if plan is None:
+        plan = plan_memory(ir, kernel)
+    elif plan.kernel is not kernel:
+        raise ValueError(f"a memory plan for the {plan.kernel} kernel cannot render the {kernel} one")
     _, h, w = ir.input_shape
     bounds = ir.residual_bound()  # bounds[i]: |x| entering block i
     blocks = []
@@ -170,7 +173,7 @@ def build_context(ir: IntegerModel, kernel: str = "fast", source: str = "a pbkit
         "version": pbkit.__version__, "source": source, "sha256": sha,
         "sha256_bytes": list(bytes.fromhex(sha)),
         "meta_line": f"{meta.get('model', '?')} width {meta.get('width', '?')} mode {meta.get('mode', '?')}",
-        "kernel_fast": 1 if kernel == "fast" else 0, "plan": plan.to_dict(),
+        "kernel_fast": int(kernel.fast), "plan": plan.to_dict(),
         "input_shape": list(ir.input_shape), "num_classes": ir.num_classes,
         "stem": stem_tables(ir.stem, kernel),
         "blocks": blocks, "has_ternary": any(blk.kind == "ternary" for blk in ir.blocks),
@@ -179,9 +182,10 @@ def build_context(ir: IntegerModel, kernel: str = "fast", source: str = "a pbkit
     }
 
 
-def render(ir: IntegerModel, kernel: str = "fast", source: str = "a pbkit checkpoint") -> dict[str, str]:
-    """IntegerModel -> {"pb_model_config.h": ..., "model_data.c": ...}."""
-    context = build_context(ir, kernel, source)
+def render(ir: IntegerModel, kernel: Kernel = Kernel.FAST, source: str = "a pbkit checkpoint",
+           plan: MemoryPlan | None = None) -> dict[str, str]:
+    """IntegerModel -> {"pb_model_config.h": ..., "model_data.c": ...} (`plan`: as for build_context)."""
+    context = build_context(ir, kernel, source, plan)
     env = _environment()
     return {name: env.get_template(f"{name}.j2").render(**context)
             for name in ("pb_model_config.h", "model_data.c")}

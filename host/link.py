@@ -20,7 +20,7 @@ from pathlib import Path
 import serial
 from cobs import cobs
 
-from pbkit.boards import COUNTER_CODES
+from pbkit.boards import COUNTER_CODES, UART_BAUD
 
 #: What this host speaks. Version 2 added PROFILE; HELLO and INFER are as in version 1, so
 #: boards with version 1 firmware still work for everything but profiling.
@@ -335,7 +335,7 @@ class BoardLink:
     ``socket://127.0.0.1:4321``). ``timeout`` bounds each reply, in seconds.
     """
 
-    def __init__(self, url_or_port: str, timeout: float = 5.0, baudrate: int = 115200):
+    def __init__(self, url_or_port: str, timeout: float = 5.0, baudrate: int = UART_BAUD):
         self.url = url_or_port
         self.timeout = timeout
         #: What the board said in its last HELLO; replies are checked against it (check_infer).

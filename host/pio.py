@@ -6,7 +6,8 @@ from its registry on first use. Offline, :func:`offline_core` lays SCons from Py
 folder: ``packages/tool-scons/`` with PlatformIO's package manifest (package.json), its
 install record (.piopm, owner platformio), the SCons package under ``scons-local-X.Y.Z/``
 and the ``scons.py`` launcher PlatformIO starts. The local platform builds with the
-arm-none-eabi-gcc on PATH, so nothing else is downloaded.
+arm-none-eabi-gcc on PATH, so nothing else is downloaded. The builds go to a workspace outside the
+project (DEFAULT_WORKSPACE_DIR: build/pio), so `pio run` on an installed pbkit writes nothing into it.
 
     python -m pbkit.host.pio run -e nucleo_h743zi       # any pio arguments
 """
@@ -25,6 +26,10 @@ from pbkit.paths import BUILD_DIR, FIRMWARE_DIR
 
 OFFLINE_CONF = FIRMWARE_DIR / "pio-platform" / "platformio-offline.ini"
 DEFAULT_CORE_DIR = BUILD_DIR / "pio-core"
+#: PlatformIO's workspace (its build folders, .sconsign, the QEMU pid file of an upload) for the firmware
+#: project: never the project's own .pio, which for an installed pbkit is inside site-packages. It is build/pio
+#: of the checkout, or of the working folder for an installed pbkit (beside build/pio-core).
+DEFAULT_WORKSPACE_DIR = BUILD_DIR / "pio"
 
 _SCONS_LAUNCHER = '''"""SCons launcher of a pbkit-made tool-scons package: SCons {version} from PyPI."""
 import os
@@ -91,11 +96,15 @@ def offline_core(core_dir: Path = DEFAULT_CORE_DIR) -> Path:
     return Path(core_dir)
 
 
-def pio_environ(core_dir: Path, model_dir: Path | None = None, base: dict | None = None) -> dict[str, str]:
-    """Environment for an offline `pio`: the core folder, no telemetry or update checks."""
+def pio_environ(core_dir: Path, model_dir: Path | None = None, base: dict | None = None,
+                workspace_dir: Path = DEFAULT_WORKSPACE_DIR) -> dict[str, str]:
+    """Environment for an offline `pio`: the core folder, the workspace (where the builds go: outside the
+    firmware project, which may be an installed package), no telemetry or update checks. A build folder the
+    caller's environment names (PLATFORMIO_BUILD_DIR) is kept."""
     environ = dict(os.environ if base is None else base)
     environ.update({
         "PLATFORMIO_CORE_DIR": str(core_dir),
+        "PLATFORMIO_WORKSPACE_DIR": str(Path(workspace_dir).absolute()),
         "PLATFORMIO_SETTING_ENABLE_TELEMETRY": "No",
         "PLATFORMIO_SETTING_CHECK_PLATFORMIO_INTERVAL": "3650",
         "PLATFORMIO_SETTING_CHECK_PRUNE_SYSTEM_THRESHOLD": "0",
@@ -118,11 +127,13 @@ def pio_command(args: list[str], offline: bool = True) -> list[str]:
 
 
 def run_pio(args: list[str], *, core_dir: Path = DEFAULT_CORE_DIR, model_dir: Path | None = None,
-            timeout: float | None = None, capture: bool = True) -> subprocess.CompletedProcess:
-    """Runs `pio ARGS` offline (local platform) with ``core_dir`` laid out first."""
+            workspace_dir: Path = DEFAULT_WORKSPACE_DIR, timeout: float | None = None,
+            capture: bool = True) -> subprocess.CompletedProcess:
+    """Runs `pio ARGS` offline (local platform) with ``core_dir`` laid out first; the builds go to
+    ``workspace_dir``/build/ENV."""
     offline_core(core_dir)
-    return subprocess.run(pio_command(args), env=pio_environ(core_dir, model_dir), capture_output=capture,
-                          text=True, timeout=timeout)
+    return subprocess.run(pio_command(args), env=pio_environ(core_dir, model_dir, workspace_dir=workspace_dir),
+                          capture_output=capture, text=True, timeout=timeout)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: How firmware and host encode the counter kind (PB_COUNTER_KIND, HELLO's counter byte).
+#: How firmware and host encode the counter kind (PB_COUNTER_KIND, HELLO's counter byte; pb_board.h's
+#: PB_COUNTER_CYCLES and PB_COUNTER_INSTRUCTIONS, tests/test_boards.py holds them equal).
 COUNTER_CODES = {"cycles": 0, "instructions": 1}
+#: The host link's UART rate on every board (pb_board.h's PB_UART_BAUD, platformio.ini's monitor_speed).
+UART_BAUD = 115200
 
 
 def ticks_to_counter(ticks: int, counter: str, clock_hz: int, icount_shift: int) -> float:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pbkit.boards import BOARDS, DEFAULT_BOARD
+from pbkit.codegen.kernel import Kernel
 
 if TYPE_CHECKING:
     import numpy as np
@@ -48,6 +49,18 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
     return value
+
+
+def kernel_choice(text: str) -> Kernel:
+    """argparse type: a kernel name, parsed here once and carried on as a Kernel."""
+    try:
+        return Kernel.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_kernel_option(p: argparse.ArgumentParser, help_text: str) -> None:
+    p.add_argument("--kernel", type=kernel_choice, default=Kernel.FAST, metavar="{reference,fast}", help=help_text)
 
 
 def _first_images(split, limit: int | None, data: str | None):
@@ -284,7 +297,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     ir = load_folded(checkpoint)
     split = _first_images(cifar.load_sample(), args.limit, "sample")
     print(f"[1/4] export {checkpoint.name} -> {work / 'model'}", flush=True)
-    files = export_files(ir, board, "fast", source=checkpoint.name, golden_images=split.images[:16])
+    files = export_files(ir, board, Kernel.FAST, source=checkpoint.name, golden_images=split.images[:16])
     write_files(files, work / "model")
     report = json.loads(files["memory_report.json"])
     print(f"      model data {report['flash_bytes_model']:,} B flash, {report['ram_bytes_model']:,} B RAM", flush=True)
@@ -332,7 +345,7 @@ def _cmd_profile(args: argparse.Namespace) -> int:
             result = _profile_emulated(get_board(args.board), ir, expected, checkpoint, args, images)
     except (ModelMismatchError, BoardContractError) as exc:
         raise CliError(str(exc), EXIT_MISMATCH) from None
-    result.update({"checkpoint": str(checkpoint), "kernel": None if args.port else args.kernel})
+    result.update({"checkpoint": str(checkpoint), "kernel": None if args.port else args.kernel.value})
     if args.png:
         from pbkit.host.profile_plot import plot_profile
 
@@ -533,8 +546,7 @@ def _add_export_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("checkpoint", help="a .safetensors checkpoint, or a shipped model's name (`pbkit models`)")
     p.add_argument("--target", choices=["stm32"], default="stm32", help="code generator (default stm32)")
     p.add_argument("--board", default=DEFAULT_BOARD, help=f"one of {', '.join(BOARDS)} (default {DEFAULT_BOARD})")
-    p.add_argument("--kernel", choices=["reference", "fast"], default="fast",
-                   help="popcount: compiler builtin (reference) or inline bit arithmetic (fast, default)")
+    _add_kernel_option(p, "popcount: compiler builtin (reference) or inline bit arithmetic (fast, default)")
     p.add_argument("--vectors", type=int, default=16, help="golden test vectors to include (0: none)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--json", action="store_true", help="print the memory report as JSON")
@@ -602,8 +614,7 @@ def _add_profile_parser(sub: argparse._SubParsersAction) -> None:
                    f"(default {DEFAULT_BOARD}); with --port, the board reports itself")
     p.add_argument("--checkpoint", default=None, help="a checkpoint file or a shipped model's name "
                    "(`pbkit models`; default: the demo's model)")
-    p.add_argument("--kernel", choices=["reference", "fast"], default="fast",
-                   help="popcount kernel to export with (default fast; ignored with --port)")
+    _add_kernel_option(p, "popcount kernel to export with (default fast; ignored with --port)")
     p.add_argument("--images", type=int, default=1, help="shipped sample images to run; medians per layer (default 1)")
     p.add_argument("--port", default=None, help="profile the board at this serial port or URL instead of "
                    "building and emulating; it must run the checkpoint's model")

@@ -31,6 +31,7 @@ def measure_board(checkpoint: Path, board_name: str = CARD_BOARD, images: int = 
 
     from pbkit.boards import get_board
     from pbkit.codegen.export import export_files, write_files
+    from pbkit.codegen.kernel import Kernel
     from pbkit.expected import expected_from_ir
     from pbkit.host.build import build_firmware
     from pbkit.host.emulator import Emulator
@@ -40,7 +41,7 @@ def measure_board(checkpoint: Path, board_name: str = CARD_BOARD, images: int = 
     model, _ = load_checkpoint(checkpoint)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        write_files(export_files(fold_model(model), board, "fast", source=checkpoint.name), work / "model")
+        write_files(export_files(fold_model(model), board, Kernel.FAST, source=checkpoint.name), work / "model")
         built = build_firmware(work / "model", board.name, work / "build")
         ir, pixels = fold_model(model), cifar.load_sample().head(images).images
         with Emulator(built.elf, board.name, start_timeout=120.0) as emu:

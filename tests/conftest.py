@@ -46,12 +46,13 @@ def _export(root: Path, model, kernel: str = "fast") -> tuple[Path, Path]:
     on the board (only the exporter's fit check does), so one export serves every board."""
     from pbkit.boards import get_board
     from pbkit.codegen.export import export_files, write_files
+    from pbkit.codegen.kernel import Kernel
     from pbkit.trainer.checkpoint import save_checkpoint
     from pbkit.trainer.fold import fold_model
 
     checkpoint = root / "model.safetensors"
     save_checkpoint(model, checkpoint)
-    files = export_files(fold_model(model), get_board(EMULATED_BOARD), kernel, source="test")
+    files = export_files(fold_model(model), get_board(EMULATED_BOARD), Kernel.parse(kernel), source="test")
     write_files(files, root / "export")
     return checkpoint, root / "export"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pbkit.codegen.kernel import Kernel
 from pbkit.codegen.render import render
 from pbkit.trainer.fold import fold_model
 from tests.support import random_model
@@ -13,7 +14,7 @@ GOLDEN_DIR = Path(__file__).parent / "golden" / "tiny_export"
 
 
 def tiny_render() -> dict[str, str]:
-    return render(fold_model(random_model(8, seed=0)), kernel="fast", source="tests/golden.py tiny model")
+    return render(fold_model(random_model(8, seed=0)), kernel=Kernel.FAST, source="tests/golden.py tiny model")
 
 
 if __name__ == "__main__":

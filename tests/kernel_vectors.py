@@ -25,6 +25,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 import pbkit
 from pbkit.codegen import reference
+from pbkit.codegen.kernel import Kernel
 from pbkit.codegen.pack import pack_channels, pack_channels_fast, words_for
 from pbkit.codegen.render import block_tables, stem_tables
 from pbkit.ir import BlockIR, StemIR
@@ -140,7 +141,7 @@ def _conv_case(case: dict, rng: np.random.Generator, build: Build, index: int) -
     refused = build.kernel == "fast" and words_for(blk.in_channels) > FAST_MAX_IN_WORDS
     # The fast layout cannot hold a refused window: it gets the reference one, which its kernel never reads.
     layout = "reference" if refused else build.kernel
-    tables = block_tables(blk, index, h, w, layout, RSIGN_BOUND, build.residual_bits)
+    tables = block_tables(blk, index, h, w, Kernel(layout), RSIGN_BOUND, build.residual_bits)
     expected = x if refused else x + reference._branch(blk, _counts(bits, blk.weight_bits, blk.stride))
     return {"tables": tables, "input": x.ravel(), "aux": _padded_words(bits, build).tolist(),
             "expected": expected.ravel(), "status": PB_ERR_SHAPE if refused else 0}
@@ -151,7 +152,7 @@ def _rsign_case(case: dict, rng: np.random.Generator, build: Build, index: int) 
     blk = _block({"in_channels": c, "out_channels": 1}, rng, "popbin")
     x = rng.integers(-RSIGN_BOUND, RSIGN_BOUND + 1, (h, w, c))
     bits = (x >= blk.rsign_threshold).astype(np.uint8)
-    return {"tables": block_tables(blk, index, h, w, build.kernel, RSIGN_BOUND, build.residual_bits),
+    return {"tables": block_tables(blk, index, h, w, Kernel(build.kernel), RSIGN_BOUND, build.residual_bits),
             "input": x.ravel(), "expected": _padded_words(bits, build), "status": 0}
 
 
@@ -178,7 +179,7 @@ def _stem_case(case: dict, rng: np.random.Generator, build: Build, index: int) -
     stem = StemIR(weight=weight, thresholds=thresholds.astype(np.int32))
     image = rng.integers(0, 256, (1, 3, h, w), dtype=np.uint8)
     expected = reference._stem(SimpleNamespace(stem=stem), image)[0]
-    return {"tables": {**stem_tables(stem, build.kernel), "height": h, "width": w},
+    return {"tables": {**stem_tables(stem, Kernel(build.kernel)), "height": h, "width": w},
             "input": [], "aux": image.ravel().tolist(), "expected": expected.ravel(), "status": 0}
 
 

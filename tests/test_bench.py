@@ -119,13 +119,14 @@ def test_fast_kernel_with_odd_channel_counts_matches_pytorch(board, channels, tm
     multiple of 4; C0 = 33 runs two-word windows and odd RSign pairs."""
     from pbkit.boards import get_board
     from pbkit.codegen.export import export_files, write_files
+    from pbkit.codegen.kernel import Kernel
     from pbkit.host.build import build_firmware
     from pbkit.trainer.fold import fold_model
 
     model = random_model(channels, seed=channels)
     checkpoint = tmp_path / "model.safetensors"
     save_checkpoint(model, checkpoint)
-    write_files(export_files(fold_model(model), get_board(board), "fast", source="test"), tmp_path / "export")
+    write_files(export_files(fold_model(model), get_board(board), Kernel.FAST, source="test"), tmp_path / "export")
     built = build_firmware(tmp_path / "export", board, tmp_path / "build")
     with Emulator(built.elf, board) as emu:
         summary = _bench([emu.url], checkpoint, load_sample().head(2), progress=False, timeout=600)

@@ -123,6 +123,16 @@ def test_limit_must_be_a_positive_integer(command, limit, tmp_path, capsys):
     assert "--limit" in err and ("positive integer, got" in err or "is not an integer" in err)
 
 
+@pytest.mark.parametrize("command", [["export", "ckpt", "--out", "out"], ["profile"]])
+def test_kernel_is_parsed_once_at_the_border(command, capsys):
+    from pbkit.codegen.kernel import Kernel
+
+    assert build_parser().parse_args([*command, "--kernel", "reference"]).kernel is Kernel.REFERENCE
+    assert build_parser().parse_args(command).kernel is Kernel.FAST
+    err = _usage_error([*command, "--kernel", "turbo"], capsys)
+    assert err.endswith("argument --kernel: unknown kernel 'turbo'; choose one of reference, fast")
+
+
 def test_zero_images_is_an_error(tmp_path, capsys, monkeypatch):
     from pbkit.trainer import data as cifar
 

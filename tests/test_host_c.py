@@ -8,6 +8,7 @@ from pbkit.boards import get_board
 from pbkit.cli import EXIT_OK, main
 from pbkit.codegen import reference
 from pbkit.codegen.export import VECTORS_MAGIC, export_files, write_files
+from pbkit.codegen.kernel import Kernel
 from pbkit.codegen.plan import plan_memory
 from pbkit.codegen.render import render
 from pbkit.host.host_c import build_host, run_host
@@ -16,15 +17,17 @@ from pbkit.trainer.fold import fold_model
 from pbkit.trainer.integer_graph import integer_logits
 from tests.support import data_calibrated_model, random_model, tiny_images
 
+FAST, REFERENCE = Kernel.FAST, Kernel.REFERENCE
 
-def _host_logits(ir, kernel: str, images: np.ndarray, out_dir) -> np.ndarray:
+
+def _host_logits(ir, kernel: Kernel, images: np.ndarray, out_dir) -> np.ndarray:
     write_files(export_files(ir, get_board("netduinoplus2"), kernel, source="test"), out_dir)
     result = run_host(build_host(out_dir), images, ir.num_classes)
     assert np.array_equal(result.classes, result.logits.argmax(1))  # ties to the lowest index, as np.argmax
     return result.logits
 
 
-def _assert_c_equals_eval_and_reference(model, kernel: str, tmp_path, n_images: int = 8) -> None:
+def _assert_c_equals_eval_and_reference(model, kernel: Kernel, tmp_path, n_images: int = 8) -> None:
     """C logits == codegen.reference == the model's own eval forward, which folds and runs integer_graph."""
     images = tiny_images(n_images)
     ir = fold_model(model)
@@ -35,7 +38,7 @@ def _assert_c_equals_eval_and_reference(model, kernel: str, tmp_path, n_images: 
     assert torch.equal(model(images), torch.from_numpy(logits).to(torch.float64) * ir.meta["logit_scale"])
 
 
-@pytest.mark.parametrize("kernel", ["fast", "reference"])
+@pytest.mark.parametrize("kernel", [Kernel.FAST, Kernel.REFERENCE])
 @pytest.mark.parametrize("channels", [8, 24, 31, 33, 40, 64])
 def test_host_c_logits_identical_to_reference(tmp_path, channels, kernel):
     """Both kernels, odd channel counts included: 31 and 33 leave a channel of the fast kernel's
@@ -50,14 +53,14 @@ def test_host_c_logits_identical_to_reference(tmp_path, channels, kernel):
     assert np.array_equal(result.classes, expected.argmax(1))
 
 
-@pytest.mark.parametrize("channels,kernel", [(8, "fast"), (8, "reference"), (24, "reference"), (40, "fast")])
+@pytest.mark.parametrize("channels,kernel", [(8, FAST), (8, REFERENCE), (24, REFERENCE), (40, FAST)])
 def test_baseline_requant_blocks_in_c_are_bit_exact(tmp_path, channels, kernel):
     model = random_model(channels, seed=channels, mode="baseline")
     assert {blk.kind for blk in fold_model(model).blocks} == {"requant"}
     _assert_c_equals_eval_and_reference(model, kernel, tmp_path)
 
 
-@pytest.mark.parametrize("kernel", ["fast", "reference"])
+@pytest.mark.parametrize("kernel", [Kernel.FAST, Kernel.REFERENCE])
 def test_baseline_with_an_int32_residual_is_bit_exact(tmp_path, kernel):
     """Stronger BN gains push the static bound past int16: the requant kernel then adds into int32."""
     model = random_model(8, seed=9, mode="baseline")
@@ -71,7 +74,7 @@ def test_baseline_with_an_int32_residual_is_bit_exact(tmp_path, kernel):
     _assert_c_equals_eval_and_reference(model, kernel, tmp_path, n_images=4)
 
 
-@pytest.mark.parametrize("kernel", ["fast", "reference"])
+@pytest.mark.parametrize("kernel", [Kernel.FAST, Kernel.REFERENCE])
 def test_baseline_with_a_head_pool_shift_is_bit_exact(tmp_path, kernel):
     """Trained-like BN statistics need a head pool shift: C floors the negative sums as numpy's >> does."""
     model = data_calibrated_model(8, seed=1)
@@ -81,14 +84,14 @@ def test_baseline_with_a_head_pool_shift_is_bit_exact(tmp_path, kernel):
     _assert_c_equals_eval_and_reference(model, kernel, tmp_path)
 
 
-@pytest.mark.parametrize("mode,kernel", [("ptq-popcount", "fast"), ("simple-qat-popcount", "reference")])
+@pytest.mark.parametrize("mode,kernel", [("ptq-popcount", Kernel.FAST), ("simple-qat-popcount", Kernel.REFERENCE)])
 def test_popcount_modes_fold_to_popbin_blocks_that_stay_bit_exact(tmp_path, mode, kernel):
     model = random_model(16, seed=3, mode=mode)
     assert {blk.kind for blk in fold_model(model).blocks} == {"popbin"}
     _assert_c_equals_eval_and_reference(model, kernel, tmp_path)
 
 
-@pytest.mark.parametrize("channels,kernel", [(8, "fast"), (8, "reference"), (24, "reference"), (32, "fast")])
+@pytest.mark.parametrize("channels,kernel", [(8, FAST), (8, REFERENCE), (24, REFERENCE), (32, FAST)])
 def test_ternary_blocks_in_c_are_bit_exact(tmp_path, channels, kernel):
     """Three branch levels: 8 channels take the lane pairs (one and two streams) and the 2-word walk, 32 the
     2- and 4-word walks and the C walk; every level is taken."""
@@ -137,6 +140,6 @@ def test_argmax_ties_go_to_the_lowest_index(tmp_path):
     ir = fold_model(random_model(8, seed=5))
     ir.head.weight[:] = 0
     ir.head.bias[:] = [1, 3, 3, 0, 3, 0, 0, 0, 0, 0]
-    write_files(export_files(ir, get_board("netduinoplus2"), "fast", source="test"), tmp_path)
+    write_files(export_files(ir, get_board("netduinoplus2"), Kernel.FAST, source="test"), tmp_path)
     result = run_host(build_host(tmp_path), tiny_images(2).numpy(), ir.num_classes)
     assert result.classes.tolist() == [1, 1]

@@ -8,15 +8,17 @@ import re
 import struct
 import threading
 import zlib
+from pathlib import Path
 
 import pytest
 import serial
 from cobs import cobs
-from fw_support import STUB_CLASSES, STUB_SHA256, STUB_SHAPE, STUB_STATUS_ALL_WHITE, stub_rule
+from fw_support import STUB_CLASSES, STUB_SHA256, STUB_SHAPE, STUB_STATUS_ALL_WHITE, c_defines, stub_rule
 
 from pbkit.boards import get_board
 from pbkit.host import link as L
 from pbkit.host.link import BoardError, BoardLink, FrameError, LinkTimeout, SequenceError
+from pbkit.paths import FIRMWARE_DIR
 
 IMAGE_BYTES = STUB_SHAPE[0] * STUB_SHAPE[1] * STUB_SHAPE[2]
 
@@ -70,6 +72,97 @@ def test_parse_replies() -> None:
     assert L.parse_profile(profile) == L.ProfileResult(1, [5, -6], [7, 2**33, 0], 52)
     with pytest.raises(FrameError, match="expected .* 2 logits and 3 layers"):
         L.parse_profile(profile + b"\x00")
+
+
+# ---- one protocol on both sides: firmware/include/pb_protocol.h and docs/protocol.md against host/link.py ----
+
+PROTOCOL_H = FIRMWARE_DIR / "include" / "pb_protocol.h"
+PROTOCOL_MD = Path(__file__).resolve().parents[1] / "docs" / "protocol.md"
+#: The header's build limits and buffer sizes, which the host does not share: it learns max_payload from HELLO
+#: and takes any reply up to MAX_REPLY_FRAME (checked below against the largest the firmware can send).
+FIRMWARE_ONLY = {"PB_MAX_PAYLOAD", "PB_MAX_CLASSES", "PB_MAX_LAYERS", "PB_MAX_BOARD_NAME", "PB_MAX_REPLY",
+                 "PB_MAX_REQUEST", "PB_RX_CAP", "PB_TX_CAP"}
+
+
+def _host_value(c_name: str) -> int:
+    """The host's value of a header constant: PB_MSG_HELLO -> MSG_HELLO, PB_HELLO_FIXED_LEN -> HELLO_FIXED.size."""
+    name = c_name.removeprefix("PB_")
+    if isinstance(getattr(L, name, None), int):
+        return getattr(L, name)
+    layout = getattr(L, name.removesuffix("_LEN"), None)
+    assert name.endswith("_LEN") and isinstance(layout, struct.Struct), f"{c_name} has no counterpart in host/link.py"
+    return layout.size
+
+
+def _c_value(expression: str, known: dict) -> int:
+    """A header expression of integer constants, + - * / and PB_COBS_MAX_ENCODED, evaluated as C would."""
+    python = re.sub(r"\b(\d+)[uU]\b", r"\1", expression).replace("/", "//")
+    return eval(python, {"__builtins__": {}}, {**known, "PB_COBS_MAX_ENCODED": cobs.max_encoded_length})
+
+
+def test_protocol_constants_are_the_firmwares() -> None:
+    """Every constant of pb_protocol.h is the host's (or named firmware-only above), and every message type,
+    error code and fixed layout the host speaks is in the header: a change on one side fails here."""
+    c = c_defines(PROTOCOL_H)
+    shared = {name: value for name, value in c.items() if name not in FIRMWARE_ONLY}
+    assert {name: _host_value(name) for name in shared} == shared
+    host = {f"PB_{n}" for n, v in vars(L).items() if n.startswith(("MSG_", "ERR_")) and isinstance(v, int)}
+    host |= {f"PB_{n}_LEN" for n, v in vars(L).items() if isinstance(v, struct.Struct)}
+    assert host | {"PB_PROTOCOL_VERSION", "PB_SEQ_UNKNOWN"} <= set(shared)
+    assert L.ERROR_NAMES == {v: n.removeprefix("ERR_") for n, v in vars(L).items() if n.startswith("ERR_")}
+    known = {name: value for name, value in c.items() if isinstance(value, int)}
+    for name in ("PB_MAX_REPLY", "PB_MAX_REQUEST", "PB_RX_CAP", "PB_TX_CAP"):
+        known[name] = _c_value(str(c[name]), known)
+    assert known["PB_MAX_REPLY"] == L.HEADER.size + L.PROFILE_FIXED.size + 4 * 256 + 8 * 64 + L.CRC.size
+    assert known["PB_TX_CAP"] <= L.MAX_REPLY_FRAME
+
+
+def _doc_table(heading: str, nth: int = 0) -> list[list[str]]:
+    """The body rows of the nth table under a docs/protocol.md heading, cells stripped."""
+    lines = PROTOCOL_MD.read_text().split(f"\n{heading}\n", 1)[1].splitlines()
+    tables, current = [], []
+    for line in lines:
+        if line.startswith("#"):
+            break
+        if line.startswith("|"):
+            current.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+        elif current:
+            tables.append(current[2:])  # past the header row and the ---- row
+            current = []
+    return (tables + [current[2:]])[nth]
+
+
+def _field_spans(layout: struct.Struct) -> list[tuple[int, int]]:
+    """(offset, size) of each field of a little-endian struct format."""
+    spans, offset = [], 0
+    for count, code in re.findall(r"(\d*)([a-zA-Z])", layout.format.lstrip("<")):
+        size = struct.calcsize(f"<{count}{code}")
+        spans.append((offset, size))
+        offset += size
+    return spans
+
+
+@pytest.mark.parametrize("heading,layout", [
+    ("### Header", L.HEADER), ("### HELLO reply payload (52 + N bytes)", L.HELLO_FIXED),
+    ("### INFER reply payload (16 + 4·K bytes)", L.INFER_FIXED),
+    ("### PROFILE reply payload (16 + 4·K + 8·L bytes)", L.PROFILE_FIXED),
+    ("### ERROR payload (8 + N bytes)", L.ERROR_FIXED),
+])
+def test_the_documented_layouts_are_the_hosts(heading: str, layout: struct.Struct) -> None:
+    """docs/protocol.md's field tables (offset, size) are the host's struct layouts, field by field; the firmware
+    writes the same bytes (test_hello, test_infer_matches_stub_rule, test_profile_times_the_stub_as_one_layer)."""
+    rows = [(int(row[0]), int(row[1])) for row in _doc_table(heading) if row[0].isdigit() and row[1].isdigit()]
+    assert rows == _field_spans(layout)
+
+
+def test_the_documented_codes_are_the_hosts() -> None:
+    types = {row[2]: int(row[0], 16) for row in _doc_table("## Message types")}
+    assert types == {"HELLO": L.MSG_HELLO, "HELLO reply": L.MSG_HELLO | L.MSG_REPLY, "INFER": L.MSG_INFER,
+                     "INFER reply": L.MSG_INFER | L.MSG_REPLY, "PROFILE": L.MSG_PROFILE,
+                     "PROFILE reply": L.MSG_PROFILE | L.MSG_REPLY, "ERROR": L.MSG_ERROR}
+    codes = _doc_table("### ERROR payload (8 + N bytes)", nth=1)
+    assert {int(row[0]): row[1] for row in codes} == L.ERROR_NAMES
+    assert f"(version {L.PROTOCOL_VERSION})" in PROTOCOL_MD.read_text().splitlines()[0]
 
 
 def test_read_frame_skips_garbage_before_a_frame() -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
-from fw_support import STUB_MODEL
+from fw_support import STUB_MODEL, tree_snapshot
 
 from pbkit.boards import BOARDS, get_board
 from pbkit.host import pio
@@ -39,15 +39,15 @@ ENVS = sorted(s.removeprefix("env:") for s in _ini().sections() if s.startswith(
 
 @pytest.fixture(scope="module")
 def pio_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """An offline PlatformIO core and a build folder outside the source tree."""
+    """An offline PlatformIO core and a workspace (its build folders) outside the source tree."""
     root = tmp_path_factory.mktemp("pio")
-    return {"core": pio.offline_core(root / "core"), "build": root / "build"}
+    workspace = root / "workspace"
+    return {"core": pio.offline_core(root / "core"), "workspace": workspace, "build": workspace / "build"}
 
 
 def _pio(pio_dirs, args: list[str], model_dir: Path | None, cwd: Path | None = None,
          extra_env: dict | None = None) -> subprocess.CompletedProcess:
-    env = pio.pio_environ(pio_dirs["core"], model_dir)
-    env["PLATFORMIO_BUILD_DIR"] = str(pio_dirs["build"])
+    env = pio.pio_environ(pio_dirs["core"], model_dir, workspace_dir=pio_dirs["workspace"])
     env.update(extra_env or {})
     return subprocess.run(pio.pio_command(args), env=env, cwd=cwd, capture_output=True, text=True, timeout=600)
 
@@ -130,14 +130,24 @@ def test_upload_boots_qemu_and_pbkit_bench_agrees(pio_dirs, model_exports) -> No
 
 
 def test_relative_model_dir_is_taken_from_the_caller_and_not_recursively(pio_dirs, tmp_path: Path) -> None:
+    """... and the build writes nothing into the firmware project (for an installed pbkit: site-packages)."""
     model = tmp_path / "models" / "stub"
     shutil.copytree(STUB_MODEL, model)
     (model / "old").mkdir()
     (model / "old" / "model.c").write_text("this is an old copy, not C\n")  # must not be compiled
+    before = tree_snapshot(FIRMWARE_DIR)
     run = _pio(pio_dirs, ["run", "-e", "nucleo_f446re"], None, cwd=tmp_path / "models",
                extra_env={"PBKIT_MODEL_DIR": "stub", "PWD": str(tmp_path / "models")})
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     assert "old/model" not in run.stdout
+    assert (pio_dirs["build"] / "nucleo_f446re" / "firmware.elf").is_file()
+    assert tree_snapshot(FIRMWARE_DIR) == before
+
+
+def test_builds_go_to_a_workspace_outside_the_firmware_project() -> None:
+    env = pio.pio_environ(Path("core"), base={})
+    workspace = Path(env["PLATFORMIO_WORKSPACE_DIR"])
+    assert workspace == pio.DEFAULT_WORKSPACE_DIR.absolute() and not workspace.is_relative_to(FIRMWARE_DIR)
 
 
 def test_project_metadata_needs_no_model(pio_dirs, tmp_path: Path) -> None:

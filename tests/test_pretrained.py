@@ -7,6 +7,7 @@ import pytest
 
 from pbkit.boards import BOARDS, get_board
 from pbkit.codegen.export import export_files, write_files
+from pbkit.codegen.kernel import Kernel
 from pbkit.codegen.plan import ModelTooLargeError
 from pbkit.host.build import build_firmware
 from pbkit.trainer.checkpoint import load_checkpoint
@@ -49,7 +50,7 @@ def test_every_card_records_its_cost_on_the_board(shipped):
 def test_shipped_model_links_on_every_board_it_fits(shipped, board, tmp_path):
     model, _ = shipped
     try:
-        files = export_files(fold_model(model), get_board(board), "fast", source="shipped")
+        files = export_files(fold_model(model), get_board(board), Kernel.FAST, source="shipped")
     except ModelTooLargeError:
         pytest.fail(f"the shipped model should fit {board}")
     write_files(files, tmp_path / "model")

@@ -2,6 +2,7 @@ import re
 
 import pytest
 
+from pbkit.codegen.kernel import Kernel
 from pbkit.codegen.plan import plan_memory
 from pbkit.codegen.render import build_context, render
 from pbkit.trainer.fold import fold_model
@@ -23,10 +24,19 @@ def test_render_is_pure_and_names_its_files():
 
 def test_kernel_choice_reaches_the_config_header():
     ir = fold_model(random_model(8, seed=0))
-    assert "#define PB_KERNEL_FAST 0" in render(ir, kernel="reference")["pb_model_config.h"]
-    assert "#define PB_KERNEL_FAST 1" in render(ir, kernel="fast")["pb_model_config.h"]
-    with pytest.raises(ValueError, match="unknown kernel"):
-        build_context(ir, kernel="turbo")
+    assert "#define PB_KERNEL_FAST 0" in render(ir, kernel=Kernel.REFERENCE)["pb_model_config.h"]
+    assert "#define PB_KERNEL_FAST 1" in render(ir, kernel=Kernel.FAST)["pb_model_config.h"]
+    with pytest.raises(ValueError, match="unknown kernel 'turbo'; choose one of reference, fast"):
+        Kernel.parse("turbo")
+    assert Kernel.parse("fast") is Kernel.FAST and str(Kernel.REFERENCE) == "reference"
+
+
+def test_a_plan_is_made_once_and_must_match_the_kernel():
+    ir = fold_model(random_model(8, seed=0))
+    plan = plan_memory(ir, Kernel.FAST)
+    assert render(ir, Kernel.FAST, plan=plan) == render(ir, Kernel.FAST)
+    with pytest.raises(ValueError, match="plan for the fast kernel cannot render the reference one"):
+        render(ir, Kernel.REFERENCE, plan=plan)
 
 
 def test_strides_are_precomputed_for_the_multiply_free_kernels():
@@ -37,7 +47,7 @@ def test_strides_are_precomputed_for_the_multiply_free_kernels():
     assert first_down["row_step_words"] == 2 * 34 * 2 and first_down["step_words"] == 4
 
 
-@pytest.mark.parametrize("kernel", ["reference", "fast"])
+@pytest.mark.parametrize("kernel", list(Kernel))
 @pytest.mark.parametrize("mode", ["popbin", "baseline", "ternary"])
 def test_plan_flash_is_the_rendered_tables(kernel, mode):
     """The plan's model flash is what the rendered constant tables hold, in either kernel's layout."""
@@ -48,7 +58,7 @@ def test_plan_flash_is_the_rendered_tables(kernel, mode):
     tables = re.findall(r"static const (u?int(?:8|32)_t) (\w+)\[(\d+)\]", text)
     assert sum(sizes[t] * int(n) for t, _, n in tables) == plan_memory(ir, kernel).model_flash_bytes
     names = {name for _, name, _ in tables}
-    reference = kernel == "reference"
+    reference = kernel is Kernel.REFERENCE
     assert any(name.startswith("popcount_threshold_") for name in names) == (mode != "baseline" and reference)
     assert any(name.startswith("zero_threshold_") for name in names) == (mode == "ternary" and reference)
     assert ("PB_MODEL_TERNARY" in render(ir, kernel=kernel)["pb_model_config.h"]) == (mode == "ternary")

@@ -3,7 +3,8 @@
 The wheel is built from a copy of the repository's files (offline: no build isolation, no
 index), installed into a fresh venv that borrows this venv's third-party packages (torch, numpy,
 ...) through a .pth file instead of downloading them, and its `pbkit` runs demo, export, build,
-emulate, bench and eval from a folder outside the checkout.
+emulate, bench and eval from a folder outside the checkout, and `python -m pbkit.host.pio run` builds
+the packaged firmware into that folder, writing nothing into the installed package.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from fw_support import tree_snapshot
 
 pytestmark = pytest.mark.wheel
 
@@ -109,6 +111,14 @@ def test_the_installed_pbkit_runs_from_outside_the_checkout(installed, tmp_path)
     built = json.loads(_run([pbkit, "build", "model", "--json"], tmp_path, env).stdout)
     elf = Path(tmp_path, built["elf"])
     assert elf.is_file()
+
+    # PlatformIO on the packaged firmware builds into the working folder's build/, not into site-packages.
+    package = Path(module).parent
+    before = tree_snapshot(package)
+    _run([bin_dir / "python", "-m", "pbkit.host.pio", "run", "-e", "nucleo_f446re"], tmp_path,
+         {**env, "PBKIT_MODEL_DIR": "model", "PWD": str(tmp_path)})
+    assert (tmp_path / "build" / "pio" / "build" / "nucleo_f446re" / "firmware.elf").is_file()
+    assert tree_snapshot(package) == before
 
     emulate = subprocess.Popen([str(pbkit), "emulate", str(elf)], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)

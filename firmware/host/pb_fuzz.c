@@ -34,7 +34,7 @@
 
 /* ---- the board, as the link code sees it ------------------------------------------------------ */
 
-static uint8_t *uart;     /* what pb_uart_write wrote for the current reply */
+static uint8_t *uart; /* what pb_uart_write wrote for the current reply */
 static size_t uart_len;
 static size_t uart_cap;
 
@@ -137,8 +137,14 @@ static long ref_cobs_decode(const uint8_t *in, size_t n, uint8_t *out)
     return (long)o;
 }
 
-static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static uint32_t rd32(const uint8_t *p) { return (uint32_t)rd16(p) | (uint32_t)rd16(p + 2) << 16; }
+static uint16_t rd16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+static uint32_t rd32(const uint8_t *p)
+{
+    return (uint32_t)rd16(p) | (uint32_t)rd16(p + 2) << 16;
+}
 
 /* ---- failures ----------------------------------------------------------------------------------- */
 
@@ -201,7 +207,7 @@ static void random_request(request_t *r)
 {
     static const uint8_t types[] = {PB_MSG_HELLO, PB_MSG_INFER, PB_MSG_PROFILE, PB_MSG_INFER, PB_MSG_HELLO};
     r->type = chance(8) ? (uint8_t)below(256) : types[below(sizeof types)];
-    r->seq = (uint16_t)below(0xFFFF);  /* the host never uses 0xFFFF */
+    r->seq = (uint16_t)below(0xFFFF); /* the host never uses 0xFFFF */
     size_t n = image_len();
     if (r->type == PB_MSG_HELLO) {
         r->payload_len = chance(90) ? 0u : 1u + below(8);
@@ -212,7 +218,7 @@ static void random_request(request_t *r)
     if (r->payload_len > sizeof r->payload) {
         r->payload_len = sizeof r->payload;
     }
-    unsigned style = (unsigned)below(4);  /* random bytes, zeros, all 0xFF (the stub's MODEL error), all 0xFE */
+    unsigned style = (unsigned)below(4); /* random bytes, zeros, all 0xFF (the stub's MODEL error), all 0xFE */
     for (size_t i = 0; i < r->payload_len; i++) {
         r->payload[i] = style == 0 ? (uint8_t)next_u64() : style == 1 ? 0u : style == 2 ? 0xFFu : 0xFEu;
     }
@@ -244,10 +250,12 @@ static void mutate(bytes_t *b)
         size_t at = below(b->len + 1u);
         switch (below(10)) {
         case 0: /* flip a bit */
-            if (b->len) b->data[below(b->len)] ^= (uint8_t)(1u << below(8));
+            if (b->len)
+                b->data[below(b->len)] ^= (uint8_t)(1u << below(8));
             break;
         case 1: /* a random byte */
-            if (b->len) b->data[below(b->len)] = (uint8_t)next_u64();
+            if (b->len)
+                b->data[below(b->len)] = (uint8_t)next_u64();
             break;
         case 2: /* insert a byte, a zero half the time */
         case 3: {
@@ -294,7 +302,8 @@ static void mutate(bytes_t *b)
             break;
         }
         default: /* a header byte changed (type, reserved, seq) */
-            if (b->len > 4) b->data[1u + below(4)] ^= (uint8_t)(1u + below(255));
+            if (b->len > 4)
+                b->data[1u + below(4)] ^= (uint8_t)(1u + below(255));
             break;
         }
     }
@@ -423,9 +432,12 @@ static board_t board_new(size_t rx_cap)
 {
     board_t b;
     b.ctx = (pb_protocol_ctx_t){
-        .reply = exact(PB_MAX_REPLY), .reply_cap = PB_MAX_REPLY,
-        .logits = exact(sizeof(int32_t) * PB_MAX_CLASSES), .logits_cap = PB_MAX_CLASSES,
-        .layer_marks = exact(sizeof(uint64_t) * (PB_MAX_LAYERS + 1u)), .layer_marks_cap = PB_MAX_LAYERS + 1u,
+        .reply = exact(PB_MAX_REPLY),
+        .reply_cap = PB_MAX_REPLY,
+        .logits = exact(sizeof(int32_t) * PB_MAX_CLASSES),
+        .logits_cap = PB_MAX_CLASSES,
+        .layer_marks = exact(sizeof(uint64_t) * (PB_MAX_LAYERS + 1u)),
+        .layer_marks_cap = PB_MAX_LAYERS + 1u,
     };
     pb_frame_rx_init(&b.rx, exact(rx_cap), rx_cap);
     b.tx_cap = PB_TX_CAP;
@@ -485,7 +497,7 @@ static void fuzz_cobs(void)
 {
     static uint8_t data[1200], ref[1300];
     size_t n = below(sizeof data);
-    unsigned zeros = (unsigned)below(4);  /* none, few, many, all */
+    unsigned zeros = (unsigned)below(4); /* none, few, many, all */
     for (size_t i = 0; i < n; i++) {
         data[i] = zeros == 3 || (zeros && chance(zeros * 15u)) ? 0u : (uint8_t)(1u + below(255));
     }
@@ -525,7 +537,7 @@ static void fuzz_cobs(void)
     }
     input_bytes = enc.data;
     input_len = enc.len;
-    uint8_t *expected = exact(enc.len);  /* decoding never grows */
+    uint8_t *expected = exact(enc.len); /* decoding never grows */
     long expect = ref_cobs_decode(enc.data, enc.len, expected);
     size_t room = chance(50) ? enc.len : below(enc.len + 1u);
     out = exact(room);
@@ -533,8 +545,8 @@ static void fuzz_cobs(void)
     if (expect < 0 && st == PB_COBS_OK) {
         fail("pb_cobs_decode accepted invalid COBS");
     }
-    if (expect >= 0 && (size_t)expect <= room && (st != PB_COBS_OK || got != (size_t)expect ||
-                                                  memcmp(out, expected, got) != 0)) {
+    if (expect >= 0 && (size_t)expect <= room &&
+        (st != PB_COBS_OK || got != (size_t)expect || memcmp(out, expected, got) != 0)) {
         fail("pb_cobs_decode differs from the reference (status %d, %zu bytes, expected %ld)", st, got, expect);
     }
     if (expect >= 0 && (size_t)expect > room && st != PB_COBS_ERR_OVERFLOW) {
@@ -568,7 +580,7 @@ int main(int argc, char **argv)
     uart_cap = PB_TX_CAP + 1u;
     uart = exact(uart_cap);
     const clock_t start = clock();
-    board_t board = board_new(PB_RX_CAP);  /* the firmware's own receive buffer; it lives across inputs */
+    board_t board = board_new(PB_RX_CAP); /* the firmware's own receive buffer; it lives across inputs */
     static request_t requests[4];
     size_t frames = 0, valid = 0, small_buffers = 0;
 

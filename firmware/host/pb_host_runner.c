@@ -8,14 +8,17 @@
 
 #include "pb_model.h"
 
-int main(void) {
+int main(void)
+{
     const size_t image_bytes = (size_t)pb_model_info.channels * pb_model_info.height * pb_model_info.width;
     uint8_t *image = malloc(image_bytes);
     int32_t *logits = malloc(sizeof(int32_t) * pb_model_info.num_classes);
-    if (!image || !logits) return 2;
+    if (!image || !logits)
+        return 2;
     for (;;) {
         const size_t got = fread(image, 1, image_bytes, stdin);
-        if (got == 0) break;
+        if (got == 0)
+            break;
         if (got != image_bytes) {
             fprintf(stderr, "pb_host_runner: truncated image (%zu of %zu bytes)\n", got, image_bytes);
             return 3;

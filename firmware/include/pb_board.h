@@ -15,7 +15,7 @@
 
 #include <stdint.h>
 
-#define PB_COUNTER_CYCLES 0
+#define PB_COUNTER_CYCLES       0
 #define PB_COUNTER_INSTRUCTIONS 1
 
 #ifndef PB_BOARD_NAME

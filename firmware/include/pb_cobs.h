@@ -8,9 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PB_COBS_OK 0
-#define PB_COBS_ERR_OVERFLOW (-1)  /* output buffer too small */
-#define PB_COBS_ERR_ZERO (-2)      /* a 0x00 inside encoded data */
+#define PB_COBS_OK            0
+#define PB_COBS_ERR_OVERFLOW  (-1) /* output buffer too small */
+#define PB_COBS_ERR_ZERO      (-2) /* a 0x00 inside encoded data */
 #define PB_COBS_ERR_TRUNCATED (-3) /* a code byte points past the end of the data */
 
 /* Worst-case encoded size of n bytes (without the 0x00 delimiter). */

@@ -12,16 +12,16 @@
 #include <stdint.h>
 
 typedef enum {
-    PB_FRAME_NONE = 0,      /* no complete frame yet */
-    PB_FRAME_READY = 1,     /* rx->buf[0..rx->len) holds one encoded frame (no delimiter) */
-    PB_FRAME_TOO_LONG = 2,  /* a frame longer than the buffer was dropped up to its 0x00 */
+    PB_FRAME_NONE = 0,     /* no complete frame yet */
+    PB_FRAME_READY = 1,    /* rx->buf[0..rx->len) holds one encoded frame (no delimiter) */
+    PB_FRAME_TOO_LONG = 2, /* a frame longer than the buffer was dropped up to its 0x00 */
 } pb_frame_event_t;
 
 typedef struct {
-    uint8_t *buf;      /* caller-owned storage for one encoded frame */
+    uint8_t *buf; /* caller-owned storage for one encoded frame */
     size_t cap;
     size_t len;
-    uint8_t overflow;  /* set once the current frame outgrew buf: discard until 0x00 */
+    uint8_t overflow; /* set once the current frame outgrew buf: discard until 0x00 */
 } pb_frame_rx_t;
 
 void pb_frame_rx_init(pb_frame_rx_t *rx, uint8_t *buf, size_t cap);

@@ -13,10 +13,10 @@
 #include <stdint.h>
 
 typedef struct {
-    uint64_t *marks;   /* caller-owned: the start, then one reading per layer */
-    uint16_t cap;      /* entries in marks: at most cap - 1 layers */
-    uint16_t count;    /* marks written so far */
-    uint8_t overflow;  /* a layer arrived past cap or out of order: the marks are incomplete */
+    uint64_t *marks;  /* caller-owned: the start, then one reading per layer */
+    uint16_t cap;     /* entries in marks: at most cap - 1 layers */
+    uint16_t count;   /* marks written so far */
+    uint8_t overflow; /* a layer arrived past cap or out of order: the marks are incomplete */
 } pb_layer_timer_t;
 
 void pb_layer_timer_init(pb_layer_timer_t *timer, uint64_t *marks, uint16_t cap);

@@ -24,12 +24,12 @@
 #define PB_MLPERF_CMD_CAP 128
 
 typedef struct {
-    uint8_t *db;            /* the "db" buffer: bytes as the runner sends them (HWC) */
+    uint8_t *db; /* the "db" buffer: bytes as the runner sends them (HWC) */
     uint32_t db_cap;
-    uint32_t db_expected;   /* N of the last "db load N" */
-    uint32_t db_loaded;     /* bytes received since */
-    uint8_t *chw;           /* model input, reordered from db (db_cap bytes) */
-    int32_t *logits;        /* the last run's logits */
+    uint32_t db_expected; /* N of the last "db load N" */
+    uint32_t db_loaded;   /* bytes received since */
+    uint8_t *chw;         /* model input, reordered from db (db_cap bytes) */
+    int32_t *logits;      /* the last run's logits */
     uint32_t logits_cap;
     uint32_t class_index;
     uint8_t have_results;

@@ -15,8 +15,8 @@
 
 /* Status codes of pb_model_run for an int8 model (PB_OK = 0). */
 #define PB_I8_ERR_SCRATCH (-2) /* CMSIS-NN asks for more scratch than the generator reserved */
-#define PB_I8_ERR_KIND (-3)    /* an op kind this runtime does not know */
-#define PB_I8_ERR_CMSIS (-4)   /* a CMSIS-NN function returned an error */
+#define PB_I8_ERR_KIND    (-3) /* an op kind this runtime does not know */
+#define PB_I8_ERR_CMSIS   (-4) /* a CMSIS-NN function returned an error */
 
 typedef enum {
     PB_I8_CONV = 1,
@@ -68,7 +68,7 @@ typedef struct {
 } pb_i8_softmax_t;
 
 typedef struct {
-    uint8_t kind; /* pb_i8_kind_t */
+    uint8_t kind;   /* pb_i8_kind_t */
     const void *op; /* the pb_i8_*_t of that kind */
 } pb_i8_op_t;
 
@@ -79,10 +79,10 @@ typedef struct {
     uint32_t arena_bytes;
     int8_t *scratch;
     uint32_t scratch_bytes;
-    uint32_t input;            /* arena offset of the int8 NHWC input */
-    int32_t input_zero_point;  /* int8 = uint8 pixel + zero point (input scale 1) */
-    uint32_t output;           /* arena offset of the int8 output (num_classes values): the class is its argmax */
-    uint32_t logits;           /* arena offset of the int8 logits the board reports: the softmax's input */
+    uint32_t input;           /* arena offset of the int8 NHWC input */
+    int32_t input_zero_point; /* int8 = uint8 pixel + zero point (input scale 1) */
+    uint32_t output;          /* arena offset of the int8 output (num_classes values): the class is its argmax */
+    uint32_t logits;          /* arena offset of the int8 logits the board reports: the softmax's input */
 } pb_i8_network_t;
 
 extern const pb_i8_network_t pb_i8_network;

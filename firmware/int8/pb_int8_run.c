@@ -34,9 +34,8 @@ static int run_add(const pb_i8_network_t *net, const pb_i8_add_t *a)
 {
     return status_of(arm_elementwise_add_s8(net->arena + a->input1, net->arena + a->input2, a->input1_offset,
                                             a->input1_mult, a->input1_shift, a->input2_offset, a->input2_mult,
-                                            a->input2_shift, a->left_shift, net->arena + a->output,
-                                            a->output_offset, a->output_mult, a->output_shift, a->act_min,
-                                            a->act_max, a->size));
+                                            a->input2_shift, a->left_shift, net->arena + a->output, a->output_offset,
+                                            a->output_mult, a->output_shift, a->act_min, a->act_max, a->size));
 }
 
 static int run_avgpool(const pb_i8_network_t *net, const pb_i8_avgpool_t *p)
@@ -103,8 +102,8 @@ static void load_input(const pb_i8_network_t *net, const uint8_t *image_chw)
     }
 }
 
-int pb_model_run_hooked(const uint8_t *image_chw, int32_t *logits, uint32_t *class_index,
-                        pb_model_layer_hook_t hook, void *context)
+int pb_model_run_hooked(const uint8_t *image_chw, int32_t *logits, uint32_t *class_index, pb_model_layer_hook_t hook,
+                        void *context)
 {
     const pb_i8_network_t *net = &pb_i8_network;
 

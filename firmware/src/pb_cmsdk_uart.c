@@ -10,8 +10,8 @@ void pb_cmsdk_uart_init(uintptr_t base, uint32_t pclk_hz, uint32_t baud)
     /* The UART has no fractional divider: BAUDDIV = PCLK / baud, and it ignores values
      * below 16, so a clamp keeps it running (fast) rather than stuck at reset. */
     CMSDK_UART_BAUDDIV(base) = div < CMSDK_UART_BAUDDIV_MIN ? CMSDK_UART_BAUDDIV_MIN : div;
-    CMSDK_UART_STATE(base) = CMSDK_UART_STATE_RXOVERRUN; /* stale overrun from before init */
-    CMSDK_UART_INTCLEAR(base) = 0xFu;                      /* polled: no interrupt stays pending */
+    CMSDK_UART_STATE(base) = CMSDK_UART_STATE_RXOVERRUN;                 /* stale overrun from before init */
+    CMSDK_UART_INTCLEAR(base) = 0xFu;                                    /* polled: no interrupt stays pending */
     CMSDK_UART_CTRL(base) = CMSDK_UART_CTRL_TXEN | CMSDK_UART_CTRL_RXEN; /* always 8N1 */
 }
 

@@ -5,7 +5,7 @@ int pb_cobs_encode(const uint8_t *in, size_t len, uint8_t *out, size_t out_cap, 
 {
     size_t code_at = 0; /* where the code byte of the current block goes */
     size_t o = 1;
-    uint8_t code = 1;   /* 1 + number of non-zero bytes in the current block */
+    uint8_t code = 1; /* 1 + number of non-zero bytes in the current block */
 
     if (out_cap < 1u) {
         return PB_COBS_ERR_OVERFLOW;

@@ -44,7 +44,7 @@ static void dcache_enable(void)
     const uint32_t ccsidr = SCB_CCSIDR;
     const uint32_t sets = CCSIDR_SETS(ccsidr), ways = CCSIDR_WAYS(ccsidr);
     const uint32_t set_shift = CCSIDR_LINE_WORDS_LOG2(ccsidr) + 2u; /* log2(bytes per line) */
-    const uint32_t way_shift = 32u - log2_ceil(ways);                 /* way in the top bits */
+    const uint32_t way_shift = 32u - log2_ceil(ways);               /* way in the top bits */
     for (uint32_t way = 0; way < ways; way++) {
         for (uint32_t set = 0; set < sets; set++) {
             SCB_DCISW = (ways > 1u ? way << way_shift : 0u) | (set << set_shift);

@@ -63,8 +63,8 @@ uint64_t pb_counter_read(void)
 
 #elif PB_COUNTER_KIND == PB_COUNTER_CYCLES
 
-static uint32_t cyccnt_high;  /* CYCCNT wraps seen so far */
-static uint32_t cyccnt_last;  /* CYCCNT at the last read, to spot a wrap */
+static uint32_t cyccnt_high; /* CYCCNT wraps seen so far */
+static uint32_t cyccnt_last; /* CYCCNT at the last read, to spot a wrap */
 
 void pb_counter_init(void)
 {

@@ -13,7 +13,7 @@ void pb_gpio_set_af(uintptr_t base, uint32_t pin, uint32_t af)
         uint32_t shift = 4u * (pin - 8u);
         GPIO_AFRH(base) = (GPIO_AFRH(base) & ~(0xFu << shift)) | (af << shift);
     }
-    GPIO_OSPEEDR(base) |= 2u << (2u * pin);             /* high speed: clean edges at 115200 */
+    GPIO_OSPEEDR(base) |= 2u << (2u * pin); /* high speed: clean edges at 115200 */
     GPIO_PUPDR(base) = (GPIO_PUPDR(base) & ~(3u << (2u * pin))) | (1u << (2u * pin)); /* pull-up: idle high */
     GPIO_MODER(base) = (GPIO_MODER(base) & ~(3u << (2u * pin))) | (GPIO_MODE_AF << (2u * pin));
 }

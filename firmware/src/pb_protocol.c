@@ -57,8 +57,7 @@ static size_t finish_reply(const pb_protocol_ctx_t *ctx, uint8_t type, uint16_t 
     return n + PB_CRC_LEN;
 }
 
-size_t pb_protocol_error(const pb_protocol_ctx_t *ctx, uint16_t seq, uint8_t code, int32_t detail,
-                         const char *text)
+size_t pb_protocol_error(const pb_protocol_ctx_t *ctx, uint16_t seq, uint8_t code, int32_t detail, const char *text)
 {
     uint8_t *p = ctx->reply + PB_HEADER_LEN;
     size_t room = ctx->reply_cap - PB_HEADER_LEN - PB_ERROR_FIXED_LEN - PB_CRC_LEN;
@@ -114,8 +113,7 @@ static size_t check_run_request(const pb_protocol_ctx_t *ctx, uint16_t seq, size
         return pb_protocol_error(ctx, seq, PB_ERR_BAD_LENGTH, (int32_t)expected, bad_length_text);
     }
     if (classes > ctx->logits_cap || PB_HEADER_LEN + payload_len + PB_CRC_LEN > ctx->reply_cap) {
-        return pb_protocol_error(ctx, seq, PB_ERR_INTERNAL, (int32_t)classes,
-                                 "num_classes exceeds PB_MAX_CLASSES");
+        return pb_protocol_error(ctx, seq, PB_ERR_INTERNAL, (int32_t)classes, "num_classes exceeds PB_MAX_CLASSES");
     }
     return 0u;
 }
@@ -266,8 +264,8 @@ size_t pb_protocol_answer(const pb_protocol_ctx_t *ctx, pb_frame_rx_t *rx, pb_fr
         return 0u;
     }
     if (event == PB_FRAME_TOO_LONG) {
-        reply_len = pb_protocol_error(ctx, PB_SEQ_UNKNOWN, PB_ERR_FRAME_TOO_LONG, (int32_t)rx->cap,
-                                      "frame too long, dropped");
+        reply_len =
+            pb_protocol_error(ctx, PB_SEQ_UNKNOWN, PB_ERR_FRAME_TOO_LONG, (int32_t)rx->cap, "frame too long, dropped");
     } else if (pb_cobs_decode(rx->buf, rx->len, rx->buf, rx->cap, &body_len) != PB_COBS_OK) {
         /* Decoding in place is safe: COBS output never outruns its input. */
         reply_len = pb_protocol_error(ctx, PB_SEQ_UNKNOWN, PB_ERR_BAD_COBS, 0, "bad COBS encoding");

@@ -8,8 +8,8 @@ void pb_usart_sr_init(uintptr_t base, uint32_t kernel_clock_hz, uint32_t baud)
     /* Oversampling by 16: USARTDIV = f / baud, and BRR holds it as 12.4 fixed point,
      * which is the rounded f / baud read as a plain integer. */
     USART_SR_BRR(base) = (kernel_clock_hz + baud / 2u) / baud;
-    USART_SR_CR2(base) = 0u; /* 1 stop bit */
-    USART_SR_CR3(base) = 0u; /* no flow control */
+    USART_SR_CR2(base) = 0u;                                                  /* 1 stop bit */
+    USART_SR_CR3(base) = 0u;                                                  /* no flow control */
     USART_SR_CR1(base) = USART_SR_CR1_UE | USART_SR_CR1_TE | USART_SR_CR1_RE; /* 8N1 */
 }
 

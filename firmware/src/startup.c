@@ -29,6 +29,8 @@ void PendSV_Handler(void) __attribute__((weak, alias("Default_Handler")));
 
 typedef void (*pb_vector_t)(void);
 
+/* One line per vector, the reserved slots together (left as written by clang-format). */
+/* clang-format off */
 __attribute__((section(".isr_vector"), used)) const pb_vector_t pb_vectors[16] = {
     (pb_vector_t)(uintptr_t)_estack, /* initial main stack pointer */
     Reset_Handler,
@@ -44,6 +46,7 @@ __attribute__((section(".isr_vector"), used)) const pb_vector_t pb_vectors[16] =
     PendSV_Handler,
     SysTick_Handler,
 };
+/* clang-format on */
 
 /* What a board must do before the first RAM access (the H743's AXI SRAM erratum); it runs
  * on the reset stack pointer alone, so it must not touch memory itself. Empty by default. */
@@ -78,7 +81,7 @@ void pb_reset_c(void)
     }
 }
 
-#define SCB_AIRCR PB_REG32(0xE000ED0Cu)
+#define SCB_AIRCR             PB_REG32(0xE000ED0Cu)
 #define SCB_AIRCR_SYSRESETREQ 0x05FA0004u /* VECTKEY + SYSRESETREQ */
 
 /* Any fault resets the chip rather than hanging: the host sees a timeout for the

@@ -28,14 +28,14 @@
 #define USART3_BASE     0x40004800u
 #define GPIO_AF7_USART3 7u
 
-#define DBGMCU_IDCODE           PB_REG32(0x5C001000u)
-#define DBGMCU_REV_ID(v)        ((v) >> 16)
-#define REV_V                   0x2003u   /* rev Y is 0x1003; rev V fixed the erratum */
-#define AXI_TARG7_FN_MOD        PB_REG32(0x51008108u)
-#define READ_ISS_OVERRIDE       (1u << 0)
+#define DBGMCU_IDCODE     PB_REG32(0x5C001000u)
+#define DBGMCU_REV_ID(v)  ((v) >> 16)
+#define REV_V             0x2003u /* rev Y is 0x1003; rev V fixed the erratum */
+#define AXI_TARG7_FN_MOD  PB_REG32(0x51008108u)
+#define READ_ISS_OVERRIDE (1u << 0)
 
-#define PWR_D3CR                PB_REG32(0x58024818u)
-#define PWR_D3CR_VOS(v)         (((v) >> 14) & 3u)   /* 1: scale 3 (reset), 2: scale 2, 3: scale 1 */
+#define PWR_D3CR        PB_REG32(0x58024818u)
+#define PWR_D3CR_VOS(v) (((v) >> 14) & 3u) /* 1: scale 3 (reset), 2: scale 2, 3: scale 1 */
 
 #if PB_CLOCK_HZ > 90000000u
 #error "nucleo_h743zi: extend the flash wait-state choice (RM0433 Table 17) for this clock"

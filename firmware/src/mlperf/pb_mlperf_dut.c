@@ -6,15 +6,17 @@
 #include "pb_board.h"
 #include "pb_model.h"
 
-#define FW_VERSION "ULPMark for tinyML Firmware V0.0.1" /* what the runner's profile line carries */
+#define FW_VERSION    "ULPMark for tinyML Firmware V0.0.1" /* what the runner's profile line carries */
 #define MODEL_VERSION "ic01"
-#define MAX_TOKENS 4u
+#define MAX_TOKENS    4u
 
 /* round(2^24 * e^-d) for d = 0..17; e^-d rounds to 0 in Q24 beyond. */
+/* clang-format off */
 static const uint32_t exp_neg_q24[] = {
     16777216u, 6171993u, 2270549u, 835288u, 307285u, 113044u, 41587u, 15299u, 5628u,
     2070u, 762u, 280u, 103u, 38u, 14u, 5u, 2u, 1u,
 };
+/* clang-format on */
 #define EXP_TABLE_LEN (sizeof exp_neg_q24 / sizeof exp_neg_q24[0])
 
 void pb_mlperf_puts(const char *s)
@@ -293,6 +295,8 @@ static void infer(pb_mlperf_dut_t *dut, char *tokens[MAX_TOKENS], uint32_t n_tok
 
 static void help(void)
 {
+    /* The help text in the runner's column layout (left as written by clang-format). */
+    /* clang-format off */
     pb_mlperf_puts(FW_VERSION "\r\n"
                    "help         : Print this information\r\n"
                    "name         : Print the name of the device\r\n"
@@ -301,6 +305,7 @@ static void help(void)
                    "db HH[HH]*   : Load 8-bit hex byte(s) until N bytes\r\n"
                    "infer N [W=10]: Load input, execute N inferences after W warmup loops\r\n"
                    "results      : Return the result vector\r\n");
+    /* clang-format on */
 }
 
 void pb_mlperf_dut_command(pb_mlperf_dut_t *dut, char *command)

@@ -10,8 +10,8 @@
 #include "pb_protocol.h" /* PB_MAX_PAYLOAD, PB_MAX_CLASSES: the same build knobs as main.c */
 
 #define CMD_TERMINATOR '%'
-#define STR_(x) #x
-#define STR(x) STR_(x)
+#define STR_(x)        #x
+#define STR(x)         STR_(x)
 
 static uint8_t db_buf[PB_MAX_PAYLOAD] __attribute__((aligned(4)));
 static uint8_t chw_buf[PB_MAX_PAYLOAD] __attribute__((aligned(4)));

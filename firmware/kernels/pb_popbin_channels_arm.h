@@ -6,9 +6,8 @@
  * They compute what the C loops compute, on the same layouts, which the kernel tests check (tests/
  * kernels/plan.json). They exist because gcc splits the loads into single LDRs, spills the loop's
  * pointers around the popcount and rebuilds constants. Here the weights stream through LDM, the
- * derived activation words through LDM and post-indexed LDRD (7 loads a unit of nine words, not 9),
- * every register is named (gcc places the pointers in those
- * left), and the branch of two channels is one 16-bit SIMD step: SSUB16 of the threshold pair and
+ * derived activation words through LDM and post-indexed LDRD (7 loads a unit of nine words), every
+ * register is named (gcc places the pointers in those left), and the branch of two channels is one 16-bit SIMD step: SSUB16 of the threshold pair and
  * the count pair sets the GE flags where count <= threshold, SEL then takes x + delta or x - delta
  * per half. Ternary blocks (pb_binconv3x3_ternary) take the same loops with a second threshold word
  * after the first: one more SSUB16 and SEL pick x where plus < count <= zero threshold.

@@ -183,9 +183,14 @@ PB_INLINE void popbin_lane_pairs(const pb_binconv_params_t *p, const uint32_t *b
             row_outputs += out_c;
             PB_OPAQUE(row_outputs);
         }
+        const uint32_t *weights_end = p->weights; /* the same: pairs * stream_words */
+        for (int k = 0; k < pairs; k++) {
+            weights_end += stream_words;
+            PB_OPAQUE(weights_end);
+        }
         for (int oy = 0; oy < p->out_height; oy++, out_row += row_step, x += row_outputs)
-            pb_popbin_lane_row(d, out_row, row << 2, step << 2, p->weights, x, x + row_outputs,
-                               (uint32_t)out_c << 1, delta2, two_streams, loop == PB_LANE_ROW4, ternary);
+            pb_popbin_lane_row(d, out_row, row << 2, step << 2, p->weights, weights_end, x, x + row_outputs, delta2,
+                               two_streams, loop == PB_LANE_ROW4, ternary);
         return;
     }
 #endif

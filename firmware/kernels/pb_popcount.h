@@ -76,8 +76,13 @@ PB_INLINE uint32_t pb_byte_sum_acc(uint32_t v, uint32_t acc) {
 #define PB_LOAD2(p, k, lo, hi)                                                                   \
     __asm__("ldrd %0, %1, [%2, #%c3]" : "=r"(lo), "=r"(hi) : "r"(p), "i"(4 * (k)),             \
             "m"(*(const uint32_t(*)[2])((p) + (k))))
+/* The store the same way: p[k] = lo, p[k + 1] = hi by one STRD. */
+#define PB_STORE2(p, k, lo, hi)                                                                  \
+    __asm__("strd %1, %2, [%3, #%c4]" : "=m"(*(uint32_t(*)[2])((p) + (k))) : "r"(lo), "r"(hi), "r"(p), \
+            "i"(4 * (k)))
 #else
 #define PB_LOAD2(p, k, lo, hi) (__builtin_memcpy(&(lo), (p) + (k), 4), __builtin_memcpy(&(hi), (p) + (k) + 1, 4))
+#define PB_STORE2(p, k, lo, hi) (__builtin_memcpy((p) + (k), &(lo), 4), __builtin_memcpy((p) + (k) + 1, &(hi), 4))
 #endif
 
 /* Carry-save add of three words x = a0^w0, y = a1^w1, z = a2^w2 with the XORs shared: the

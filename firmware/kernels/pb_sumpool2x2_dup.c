@@ -1,4 +1,5 @@
 #include "pb_kernels.h"
+#include "pb_popcount.h" /* PB_LOAD2, PB_STORE2 */
 
 #if PB_KERNEL_FAST && PB_RESIDUAL_BITS == 16 && defined(__ARM_FEATURE_SIMD32)
 #include <arm_acle.h> /* __sadd16: two int16 adds in one instruction (ARMv7E-M DSP) */
@@ -25,6 +26,23 @@ static inline __attribute__((always_inline)) uint32_t add2(uint32_t a, uint32_t 
     return (((a & 0xFFFFu) + (b & 0xFFFFu)) & 0xFFFFu) | ((a >> 16) + (b >> 16)) << 16;
 #endif
 }
+
+/* Two pairs of channels of one output pixel (4 int16, word-aligned: the residual is, and c and the
+ * row are even) from the four input pixels at s, s + c, s + row, s + row + c: LDRDs and STRDs. */
+static inline __attribute__((always_inline)) void pool_two_pairs(pb_residual_t *dst, const pb_residual_t *s,
+                                                                 uint32_t c, uint32_t row) {
+    const uint32_t *a = (const uint32_t *)(const void *)s, *b = (const uint32_t *)(const void *)(s + c);
+    const uint32_t *e = (const uint32_t *)(const void *)(s + row), *f = (const uint32_t *)(const void *)(s + row + c);
+    uint32_t a0, a1, b0, b1, e0, e1, f0, f1;
+    PB_LOAD2(a, 0, a0, a1);
+    PB_LOAD2(b, 0, b0, b1);
+    PB_LOAD2(e, 0, e0, e1);
+    PB_LOAD2(f, 0, f0, f1);
+    const uint32_t lo = add2(add2(a0, b0), add2(e0, f0)), hi = add2(add2(a1, b1), add2(e1, f1));
+    uint32_t *out = (uint32_t *)(void *)dst, *dup = (uint32_t *)(void *)(dst + c);
+    PB_STORE2(out, 0, lo, hi);
+    PB_STORE2(dup, 0, lo, hi);
+}
 #endif
 
 /* The path of a shape (pb_kernels.h's table): two channels a step where the count is even. */
@@ -46,9 +64,9 @@ int pb_sumpool2x2_dup_path(const pb_sumpool_params_t *p) {
 
 /* In place is safe: output pixel (oy, ox) occupies the slots of input pixels (2oy, 2ox) and
  * (2oy, 2ox+1) only for oy = 0, and each channel is read before its two slots are written;
- * for oy > 0 every write lands below the rows still to be read. The fast path takes two
- * channels at a time (an even count, so that no pair crosses into the next pixel), which keeps
- * that order pair by pair. */
+ * for oy > 0 every write lands below the rows still to be read. The fast path takes four
+ * channels at a time (two int16 pairs by LDRD), then a last pair where the count is 2 mod 4 (an even
+ * count, so that no pair crosses into the next pixel), which keeps that order step by step. */
 int pb_sumpool2x2_dup(const pb_sumpool_params_t *p, pb_residual_t *x_hwc) {
     if (!p || !x_hwc) return PB_ERR_NULL;
     const int c = p->channels;
@@ -62,11 +80,15 @@ int pb_sumpool2x2_dup(const pb_sumpool_params_t *p, pb_residual_t *x_hwc) {
         const pb_residual_t *s = src_row;
         for (int ox = 0; ox < p->in_width; ox += 2) {
 #if PB_KERNEL_FAST && PB_RESIDUAL_BITS == 16
-            if (pairs) {
-                for (const pb_residual_t *end = s + c; s != end; s += 2, dst += 2) {
+            if (pairs) { /* two pairs a step, then the last pair where c is not a multiple of 4 */
+                for (const pb_residual_t *end = s + (c & ~3); s != end; s += 4, dst += 4)
+                    pool_two_pairs(dst, s, (uint32_t)c, row);
+                if (c & 2) {
                     const uint32_t sum = add2(add2(load2(s), load2(s + c)), add2(load2(s + row), load2(s + row + c)));
                     store2(dst, sum);
                     store2(dst + c, sum);
+                    s += 2;
+                    dst += 2;
                 }
                 dst += c;
                 s += c;

@@ -66,7 +66,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     _maybe_download(args)
     config = ModelConfig(model=args.model, width=args.width, mode=args.mode, division=args.division,
-                         branch_ste=args.branch_ste, branch_levels=args.branch_levels)
+                         branch_ste=args.branch_ste, branch_levels=args.branch_levels, stem=args.stem,
+                         head=args.head)
     if config.mode == "ptq-popcount":
         return _convert_ptq(args)
     opts = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
@@ -462,6 +463,13 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     model.add_argument("--branch-levels", type=int, choices=[2, 3], default=2,
                        help="values the popbin branch adds: 2 = +-delta (one compare per output, default), 3 = "
                        "-delta/0/+delta (two compares per output, no multiply; exported and run in C like the default)")
+    model.add_argument("--stem", choices=["int8", "bitplanes"], default="int8",
+                       help="int8 (default): int8 3x3 conv on pixel - 128 (multiplies); bitplanes: the image as 10 "
+                       "thermometer bit planes per colour channel (one 32-bit word a pixel), binary 3x3 conv by "
+                       "XOR + popcount, 9 levels by thresholds: no multiply")
+    model.add_argument("--head", choices=["int8", "shift"], default="int8",
+                       help="int8 (default): FC with int8 weights (multiplies); shift: weights 0 or +-2^e (e <= 6), "
+                       "applied as shifts and adds/subtracts: no multiply")
     recipe = p.add_argument_group("recipe", "how it is trained; --resume refuses a change to these")
     recipe.add_argument("--epochs", type=int, default=30, help="epochs in the run (default 30)")
     recipe.add_argument("--batch-size", type=int, default=128)

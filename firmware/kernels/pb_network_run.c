@@ -15,7 +15,11 @@
 int pb_network_run(const pb_network_t *net, const pb_workspace_t *ws, const uint8_t *image_chw,
                    int32_t *logits, uint32_t *class_index) {
     if (!net || !ws || !image_chw || !logits || !class_index) return PB_ERR_NULL;
+#if PB_MODEL_STEM_BITPLANES /* the bit buffer holds the planes until the first RSign overwrites them */
+    PB_CHECK(pb_stem_bitplanes(&net->bitstem, image_chw, ws->bits, ws->residual));
+#else
     PB_CHECK(pb_stem_conv_thermometer(&net->stem, image_chw, ws->residual));
+#endif
     if (ws->hook) ws->hook(ws->hook_context, 0);
     for (uint16_t i = 0; i < net->num_blocks; i++) {
         const pb_block_t *blk = &net->blocks[i];
@@ -32,7 +36,11 @@ int pb_network_run(const pb_network_t *net, const pb_workspace_t *ws, const uint
         }
         if (ws->hook) ws->hook(ws->hook_context, (uint16_t)(i + 1));
     }
+#if PB_MODEL_HEAD_SHIFT
+    PB_CHECK(pb_head_sumpool_shift(&net->head, ws->residual, ws->pooled, logits, class_index));
+#else
     PB_CHECK(pb_head_sumpool_fc(&net->head, ws->residual, ws->pooled, logits, class_index));
+#endif
     if (ws->hook) ws->hook(ws->hook_context, (uint16_t)(net->num_blocks + 1));
     return PB_OK;
 }

@@ -186,6 +186,8 @@ def build_context(ir: IntegerModel, kernel: str = "fast", source: str = "a pbkit
         "stem": stem_tables(ir.stem, kernel),
         "blocks": blocks, "has_ternary": any(blk.kind == "ternary" for blk in ir.blocks),
         "head_shift": ir.head.kind == "shift",
+        "multiply_free_blocks": ((ir.stem.kind == "bitplanes" or ir.head.kind == "shift")
+                                 and all(blk.kind != "requant" for blk in ir.blocks)),
         "head": {"weight": (head_shift_codes(ir.head.weight) if ir.head.kind == "shift"
                             else ir.head.weight).ravel().tolist(), "bias": ir.head.bias.ravel().tolist(),
                  "positions": h * w, "channels": ir.head.weight.shape[1], "fields": _head_fields(ir)},

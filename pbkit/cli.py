@@ -407,10 +407,11 @@ def _cmd_models(args: argparse.Namespace) -> int:
 def _cmd_ops(args: argparse.Namespace) -> int:
     from pbkit.codegen.ops import count_ops, totals
 
-    layers = count_ops(args.model, args.width, args.mode)
+    layers = count_ops(args.model, args.width, args.mode, stem=args.stem, head=args.head)
     total = totals(layers)
     if args.json:
-        print(json.dumps({"model": args.model, "width": args.width, "mode": args.mode,
+        print(json.dumps({"model": args.model, "width": args.width, "mode": args.mode, "stem": args.stem,
+                          "head": args.head,
                           "layers": [layer.to_dict() for layer in layers], "total": total}))
         return EXIT_OK
     cols = ("xnor_words", "popcounts", "adds", "compares", "multiplies", "shifts", "macs")
@@ -419,7 +420,8 @@ def _cmd_ops(args: argparse.Namespace) -> int:
         print(f"{layer.name:<16}{layer.output:>12}" + "".join(f"{getattr(layer, c):>13,}" for c in cols))
     print(f"{args.model} width {args.width} {args.mode}: requantization multiplies {total['multiplies']:,} "
           f"(hidden layers {total['hidden_multiplies']:,}), shifts {total['shifts']:,}; "
-          f"stem + head MACs {total['stem_head_macs']:,} (real multiplies in every mode)")
+          f"stem + head MACs {total['stem_head_macs']:,}; multiplies per image in all {total['all_multiplies']:,}"
+          + (" (stem and head multiply-free)" if args.stem == "bitplanes" and args.head == "shift" else ""))
     return EXIT_OK
 
 
@@ -626,6 +628,10 @@ def _add_ops_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default="reactnet18", help="reactnet18 or birealnet18")
     p.add_argument("--width", type=float, default=1.0)
     p.add_argument("--mode", default="popbin", help="baseline, ptq-popcount, simple-qat-popcount or popbin")
+    p.add_argument("--stem", choices=["int8", "bitplanes"], default="int8", help="int8 (27 MACs an output, "
+                   "default) or bitplanes (XNOR + popcount, no multiply)")
+    p.add_argument("--head", choices=["int8", "shift"], default="int8", help="int8 (a MAC a weight, default) or "
+                   "shift (power-of-two weights: a shift and an add, no multiply)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_ops)
 

@@ -346,3 +346,16 @@ def test_a_board_that_answers_nonsense_is_reported(real_model_firmware, real_mod
     assert code == EXIT_MISMATCH
     assert "breaks the protocol contract" in err and message in err
     assert err.strip().splitlines()[-1].startswith("pbkit bench: error:")
+
+
+#: The multiply-free model (bit-plane stem, shift head, ternary blocks): both kernels on the M4, the fast one on the M7.
+MULTFREE_RUNS = [("netduinoplus2", "fast"), ("mps2-an500", "fast"), ("netduinoplus2", "reference")]
+
+
+@pytest.mark.parametrize(("board", "kernel"), MULTFREE_RUNS, ids=[f"{b}-{k}" for b, k in MULTFREE_RUNS])
+def test_multiply_free_logits_match_pytorch_on_emulated_boards(board, kernel, model_firmware):
+    checkpoint, built = model_firmware("multfree", kernel, board)
+    with Emulator(built.elf, board) as emu:
+        summary = _bench([emu.url], checkpoint, load_sample().head(4), timeout=REPLY_TIMEOUT, progress=False)
+    assert summary["images"] == 4 and summary["complete"] and summary["board"] == board
+    assert summary["agreement"] == 1.0 and summary["logits_identical"] == 1.0

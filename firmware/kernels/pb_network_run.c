@@ -6,6 +6,12 @@
 #define PB_MODEL_TERNARY 0
 #endif
 
+/* Every model links the requant conv unless its config says it has no requant block; a multiply-free model's
+ * does (pb_model_config.h), so that its firmware holds no multiply on the image path at all. */
+#ifndef PB_MODEL_REQUANT
+#define PB_MODEL_REQUANT 1
+#endif
+
 #define PB_CHECK(call)              \
     do {                            \
         const int status_ = (call); \
@@ -21,8 +27,10 @@ int pb_network_run(const pb_network_t *net, const pb_workspace_t *ws, const uint
     PB_CHECK(pb_stem_conv_thermometer(&net->stem, image_chw, ws->residual));
 #endif
     if (ws->hook) ws->hook(ws->hook_context, 0);
-    for (uint16_t i = 0; i < net->num_blocks; i++) {
-        const pb_block_t *blk = &net->blocks[i];
+    /* A pointer walk, not &blocks[i]: a table entry is not a power of two in size, and the index would cost a
+     * multiply. */
+    const pb_block_t *blk = net->blocks;
+    for (uint16_t i = 0; i < net->num_blocks; i++, blk++) {
         /* Bits first: the stride-2 shortcut then pools the residual in place under them. */
         PB_CHECK(pb_rsign_pack(&blk->rsign, ws->residual, ws->bits));
         if (blk->pool) PB_CHECK(pb_sumpool2x2_dup(blk->pool, ws->residual));
@@ -31,7 +39,9 @@ int pb_network_run(const pb_network_t *net, const pb_workspace_t *ws, const uint
 #if PB_MODEL_TERNARY
         case PB_BLOCK_TERNARY: PB_CHECK(pb_binconv3x3_ternary(&blk->conv, ws->bits, ws->residual)); break;
 #endif
+#if PB_MODEL_REQUANT
         case PB_BLOCK_REQUANT: PB_CHECK(pb_binconv3x3_requant(&blk->conv, ws->bits, ws->residual)); break;
+#endif
         default: return PB_ERR_KIND;
         }
         if (ws->hook) ws->hook(ws->hook_context, (uint16_t)(i + 1));

@@ -165,3 +165,17 @@ def test_a_ternary_stream_follows_the_plus_thresholds_with_the_zero_ones():
     lanes = pack.fast_lane_pair_words(np.zeros((3, 3, 3, 8), np.uint8), plus, zero)
     assert lanes.shape == (2, pack.lane_pair_words_per_pair(8, ternary=True))
     assert lanes[:, -2].tolist() == [0xFFFF0005, 7] and lanes[:, -1].tolist() == [3 << 16 | 9, 7]
+
+
+def test_bit_stem_words_and_shift_codes():
+    rng = np.random.default_rng(0)
+    weight = np.where(rng.random((2, 30, 3, 3)) < 0.5, -1, 1).astype(np.int8)
+    words = pack.bitstem_weight_words(weight)
+    assert words.shape == (2, 9) and int(words.max()) < 2**30  # bits 30, 31 unused: 0
+    assert (int(words[1, 5]) >> 7) & 1 == int(weight[1, 7, 1, 2] > 0)  # tap (1, 2) is word 5, plane 7 bit 7
+    fast = pack.bitstem_fast_words(weight, np.array([[-2**30, 0, 270, 2**30]] * 2))
+    assert fast.shape == (2, 16) and fast[0, 1] == words[0, 0] ^ words[0, 1]
+    assert fast[0, 12:].view(np.int32).tolist() == [270, 135, 0, -1]  # s >= T <=> popcount <= (N - T) // 2
+    assert pack.head_shift_codes(np.array([[0, 1, -1, 64, -8]])).tolist() == [[0, 1, -1, 7, -4]]
+    with pytest.raises(ValueError, match="power of two"):
+        pack.head_shift_codes(np.array([[3]]))

@@ -287,19 +287,24 @@ def bitstem_weight_words(weight: np.ndarray) -> np.ndarray:
     return pack_channels(bits).reshape(weight.shape[0], 9).astype(np.uint32)
 
 
-def bitstem_popcount_thresholds(thresholds: np.ndarray, fan_in: int) -> np.ndarray:
-    """Thresholds T on s = N - 2 popcount -> U = floor((N - T) / 2) on the popcount (s >= T <=> popcount <= U),
-    clamped to -1..N (never, always)."""
-    return np.clip((fan_in - np.asarray(thresholds, dtype=np.int64)) // 2, -1, fan_in)
+def bitstem_fast_tables(weight: np.ndarray, thresholds: np.ndarray,
+                        input_thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The fast bit-plane stem's tables (firmware/kernels/pb_stem_bitplanes.c):
 
-
-def bitstem_fast_words(weight: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
-    """The fast bit-plane stem's table: per output channel the three carry-save groups of its 9 tap words (one
-    per kernel row: w0, w0^w1, w0^w2, w0^w1^w2, as pb_count9_bytes reads them), then its popcount thresholds U."""
-    words = bitstem_weight_words(weight).reshape(weight.shape[0], 3, 3)
-    derived = np.stack(_derive3(words[..., 0], words[..., 1], words[..., 2]), axis=-1).reshape(weight.shape[0], 12)
-    upper = bitstem_popcount_thresholds(thresholds, 9 * weight.shape[1]).astype(np.int32).view(np.uint32)
-    return np.concatenate([derived, upper], axis=1).astype(np.uint32)
+    - masks, uint16 [256]: the thermometer planes a pixel value sets ((1 << #{k : value >= t_k}) - 1);
+    - words, uint32 [C0, 12]: per output channel the three carry-save groups of its 9 tap words (one per kernel
+      row: w0, w0^w1, w0^w2, w0^w1^w2, as pb_count9_bytes reads them);
+    - levels, int8 [C0, N + 1]: the level of every popcount c, -m + #{k : N - 2 c >= T_k}.
+    """
+    counts = (np.arange(256)[:, None] >= np.asarray(input_thresholds)[None, :]).sum(1)
+    masks = ((1 << counts) - 1).astype(np.uint16)
+    taps = bitstem_weight_words(weight).reshape(weight.shape[0], 3, 3)
+    words = np.stack(_derive3(taps[..., 0], taps[..., 1], taps[..., 2]), axis=-1).reshape(weight.shape[0], 12)
+    n = 9 * weight.shape[1]
+    s = n - 2 * np.arange(n + 1)
+    t = np.asarray(thresholds, dtype=np.int64)
+    levels = (s[None, :, None] >= t[:, None, :]).sum(-1) - t.shape[1] // 2
+    return masks, words.astype(np.uint32), levels.astype(np.int8)
 
 
 def head_shift_codes(weight: np.ndarray) -> np.ndarray:

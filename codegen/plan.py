@@ -97,10 +97,13 @@ def plan_memory(ir: IntegerModel, kernel: str = "reference") -> MemoryPlan:
 
 def _stem_bytes(ir: IntegerModel, fast: bool) -> int:
     """The stem's tables: int8 weights and thresholds, the fast int8 stem's packed words, or the bit-plane stem's
-    thermometer thresholds and words (9 a channel and its thresholds; fast: 12 derived words and thresholds)."""
+    (reference: thermometer thresholds, 9 words and the thresholds a channel; fast: 256 uint16 masks, 12 words
+    and N + 1 int8 levels a channel)."""
     c, levels = ir.stem.weight.shape[0], ir.stem.levels
     if ir.stem.kind == "bitplanes":
-        return len(ir.stem.input_thresholds) + 4 * c * ((12 if fast else 9) + levels)
+        if fast:
+            return 2 * 256 + c * (4 * 12 + 9 * ir.stem.weight.shape[1] + 1)
+        return len(ir.stem.input_thresholds) + 4 * c * (9 + levels)
     return 4 * c * stem_fast_words_per_channel(levels) if fast else ir.stem.weight.size + 4 * ir.stem.thresholds.size
 
 

@@ -15,7 +15,7 @@ from pbkit.paths import TEMPLATES
 
 from .pack import (
     LANE_PAIR_MAX_CHANNELS,
-    bitstem_fast_words,
+    bitstem_fast_tables,
     bitstem_weight_words,
     fast_interleave_thresholds,
     fast_lane_pair_words,
@@ -130,12 +130,16 @@ def stem_tables(stem: StemIR, kernel: str) -> dict:
     bit-plane stem its thermometer thresholds and weight words (`bitplanes`, pb_stem_bitplanes.c)."""
     tables = {"channels": stem.weight.shape[0], "levels": stem.levels, "bitplanes": None}
     if stem.kind == "bitplanes":
-        fast = kernel == "fast"
-        words = bitstem_fast_words(stem.weight, stem.thresholds) if fast else bitstem_weight_words(stem.weight)
-        return {**tables, "bitplanes": {
-            "planes": len(stem.input_thresholds), "fan_in": 9 * stem.weight.shape[1],
-            "input_thresholds": _int32_list(stem.input_thresholds), "weights": words.ravel().tolist(),
-            "thresholds": [] if fast else stem.thresholds.ravel().tolist()}}
+        bit = {"planes": len(stem.input_thresholds), "fan_in": 9 * stem.weight.shape[1],
+               "input_thresholds": _int32_list(stem.input_thresholds), "thresholds": [], "masks": [],
+               "level_table": []}
+        if kernel == "fast":
+            masks, words, levels = bitstem_fast_tables(stem.weight, stem.thresholds, stem.input_thresholds)
+            bit.update(masks=masks.tolist(), level_table=levels.ravel().tolist(), input_thresholds=[])
+        else:
+            words = bitstem_weight_words(stem.weight)
+            bit.update(thresholds=stem.thresholds.ravel().tolist())
+        return {**tables, "bitplanes": {**bit, "weights": words.ravel().tolist()}}
     if kernel == "fast":
         words, estimate = stem_fast_words(stem.weight, stem.thresholds)
         return {**tables, "packed": words.ravel().tolist(), "estimate": int(estimate)}

@@ -55,9 +55,6 @@ def test_plan_flash_is_the_rendered_tables(kernel, mode):
 
 
 def test_multiply_free_model_names_its_kernels_in_the_config():
-    from pbkit.trainer.fold import fold_model
-    from tests.support import random_model
-
     files = render(fold_model(random_model(8, seed=2, stem="bitplanes", head="shift")))
     config, data = files["pb_model_config.h"], files["model_data.c"]
     for macro in ("PB_MODEL_STEM_BITPLANES 1", "PB_MODEL_HEAD_SHIFT 1", "PB_MODEL_REQUANT 0"):

@@ -71,11 +71,16 @@ typedef struct {
     uint16_t planes;                      /* thermometer planes per colour channel, 3 x planes <= 32 */
     uint16_t fan_in;                      /* N = 9 x 3 x planes: s = N - 2 popcount */
     uint32_t plane_pixels;                /* height x width: one colour plane of the CHW image */
-    const uint8_t *input_thresholds;      /* [planes], ascending: plane c L + k is pixel[c] >= t_k */
-    /* Reference: [Cout][9] words (ky, kx), bit c L + k, and [Cout][levels] thresholds on s, ascending.
-     * Fast: [Cout][12 + levels] (codegen/pack.py bitstem_fast_words), thresholds NULL. */
+    /* Reference: [planes] ascending thresholds (plane c L + k is pixel[c] >= t_k); [Cout][9] weight words
+     * (ky, kx), bit c L + k; [Cout][levels] thresholds on s, ascending. */
+    const uint8_t *input_thresholds;
     const uint32_t *weights;
     const int32_t *thresholds;
+    /* Fast (codegen/pack.py bitstem_fast_tables) instead of the thresholds: [256] thermometer masks of a pixel
+     * value (the planes it sets), and [Cout][fan_in + 1] the level of every popcount; `weights` then holds
+     * [Cout][12] carry-save words. */
+    const uint16_t *input_masks;
+    const int8_t *level_table;
 } pb_bitstem_params_t;
 
 typedef struct {

@@ -65,6 +65,7 @@ def cortex_m_rows(workdir: Path, timeout: float) -> list[dict]:
 def host_rows(data: str, workdir: Path) -> list[dict]:
     from pbkit.boards import BOARDS as ALL_BOARDS
     from pbkit.codegen.export import export_files, write_files
+    from pbkit.codegen.kernel import Kernel
     from pbkit.host.host_c import build_host, run_host
     from pbkit.trainer import data as cifar
     from pbkit.trainer.checkpoint import load_checkpoint
@@ -76,7 +77,7 @@ def host_rows(data: str, workdir: Path) -> list[dict]:
         model, _ = load_checkpoint(ckpt)
         ir = fold_model(model)
         model_dir = workdir / f"host-{mode}"
-        write_files(export_files(ir, ALL_BOARDS["mps2-an386"], "reference", source=ckpt.name), model_dir)
+        write_files(export_files(ir, ALL_BOARDS["mps2-an386"], Kernel.REFERENCE, source=ckpt.name), model_dir)
         exe = build_host(model_dir, flags=("-O2", "-mpopcnt"))
         t0 = time.perf_counter()
         host = run_host(exe, test.images, ir.num_classes)

@@ -5,17 +5,21 @@ Counts are analytic (from the architecture), for the device's integer graph:
   adds), compares (RSign bits, popcount thresholds), and the baseline's requantization
   multiply + shift per output element (c_o x h_o x w_o, the deck's formula);
 - the stem's requantization (baseline: multiply + shift per output; PopBin: thermometer compares);
-- the stem's and the head's MACs, which are real multiplies in every mode, reported apart.
+- the stem's and the head's MACs, which are real multiplies in every mode, reported apart, unless the model
+  takes the multiply-free options: the bit-plane stem (`stem="bitplanes"`: thermometer compares, XNOR words and
+  popcounts, level compares) and the shift head (`head="shift"`: a shift and an add or subtract per weight).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from pbkit.ir import IntegerModel
+from pbkit.ir import THERMOMETER_PLANES, IntegerModel
 
 MODES = ("baseline", "ptq-popcount", "simple-qat-popcount", "popbin")
 MODELS = ("reactnet18", "birealnet18")
+STEMS = ("int8", "bitplanes")
+HEADS = ("int8", "shift")
 
 
 @dataclass
@@ -39,8 +43,22 @@ def _words(channels: int) -> int:
     return (channels + 31) // 32
 
 
+def _stem_ops(stem: str, c0: int, h: int, w: int, stem_levels: int, requantize: bool) -> LayerOps:
+    stem_out = c0 * h * w
+    if stem == "bitplanes":  # one plane word a pixel (3 x L compares), 9 XNOR words + popcounts an output
+        words = 9 * stem_out
+        return LayerOps(name="stem", kind="stem", output=f"{c0}x{h}x{w}", xnor_words=words, popcounts=words,
+                        adds=words, compares=3 * THERMOMETER_PLANES * h * w + stem_out * stem_levels)
+    return LayerOps(name="stem", kind="stem", output=f"{c0}x{h}x{w}", macs=27 * stem_out,
+                    multiplies=stem_out if requantize else 0, shifts=stem_out if requantize else 0,
+                    compares=0 if requantize else stem_out * stem_levels)
+
+
 def count_ops(model: str, width: float, mode: str, stem_levels: int = 8, image: int = 32,
-              classes: int = 10) -> list[LayerOps]:
+              classes: int = 10, stem: str = "int8", head: str = "int8") -> list[LayerOps]:
+    if stem not in STEMS or head not in HEADS:
+        raise ValueError(f"unknown stem {stem!r} or head {head!r}; available: stems {', '.join(STEMS)}, heads "
+                         f"{', '.join(HEADS)}")
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; available: {', '.join(MODELS)}")
     if mode not in MODES:
@@ -51,12 +69,7 @@ def count_ops(model: str, width: float, mode: str, stem_levels: int = 8, image: 
     c0 = int(round(c0))
     requantize = mode == "baseline"
     h = w = image
-    stem_out = c0 * h * w
-    layers = [LayerOps(
-        name="stem", kind="stem", output=f"{c0}x{h}x{w}", macs=27 * stem_out,
-        multiplies=stem_out if requantize else 0, shifts=stem_out if requantize else 0,
-        compares=0 if requantize else stem_out * stem_levels,
-    )]
+    layers = [_stem_ops(stem, c0, h, w, stem_levels, requantize)]
     c_in = c0
     for stage, c_out in enumerate([c0, 2 * c0, 4 * c0, 8 * c0]):
         for unit in range(4):
@@ -73,8 +86,13 @@ def count_ops(model: str, width: float, mode: str, stem_levels: int = 8, image: 
                 multiplies=outputs if requantize else 0, shifts=outputs if requantize else 0,
             ))
             c_in, h, w = c_out, ho, wo
-    layers.append(LayerOps(name="head", kind="head", output=f"{classes}", adds=c_in * (h * w - 1),
-                           macs=c_in * classes, compares=classes - 1))
+    pool_adds, terms = c_in * (h * w - 1), c_in * classes
+    if head == "shift":  # at most one shift and one add or subtract per weight (none for a 0)
+        layers.append(LayerOps(name="head", kind="head", output=f"{classes}", adds=pool_adds + terms,
+                               shifts=terms, compares=classes - 1))
+    else:
+        layers.append(LayerOps(name="head", kind="head", output=f"{classes}", adds=pool_adds, macs=terms,
+                               compares=classes - 1))
     return layers
 
 
@@ -115,4 +133,5 @@ def totals(layers: list[LayerOps]) -> dict:
     total["hidden_multiplies"] = sum(layer.multiplies for layer in hidden)
     total["hidden_shifts"] = sum(layer.shifts for layer in hidden)
     total["stem_head_macs"] = total.pop("macs")
+    total["all_multiplies"] = total["multiplies"] + total["stem_head_macs"]
     return total

@@ -272,3 +272,46 @@ def fast_lane_pair_words(weight_bits: np.ndarray, threshold: np.ndarray,
         rows = lanes.reshape(len(lanes), 3, 3)
         parts.append(np.stack(_derive3(rows[..., 0], rows[..., 1], rows[..., 2]), axis=-1).reshape(len(lanes), 12))
     return np.concatenate([*parts, *(tail[:, None] for tail in tails)], axis=1).astype(np.uint32)
+
+
+# ---- the multiply-free options: bit-plane stem, shift head ---------------------------------------------
+
+def bitstem_weight_words(weight: np.ndarray) -> np.ndarray:
+    """+-1 stem weights [C0, 3 L, 3, 3] (OIHW) -> uint32 [C0, 9]: one word per tap (ky, kx), bit c L + k = +1.
+
+    The activation words put plane c L + k (pixel[c] >= t_k) at the same bit (firmware/kernels/pb_stem_bitplanes.c).
+    """
+    if weight.shape[1] > 32:
+        raise ValueError(f"bit-plane stem: {weight.shape[1]} planes do not fit one 32-bit word a pixel")
+    bits = (np.transpose(weight, (0, 2, 3, 1)) > 0).astype(np.uint8)  # OHWI
+    return pack_channels(bits).reshape(weight.shape[0], 9).astype(np.uint32)
+
+
+def bitstem_fast_tables(weight: np.ndarray, thresholds: np.ndarray,
+                        input_thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The fast bit-plane stem's tables (firmware/kernels/pb_stem_bitplanes.c):
+
+    - masks, uint16 [256]: the thermometer planes a pixel value sets ((1 << #{k : value >= t_k}) - 1);
+    - words, uint32 [C0, 12]: per output channel the three carry-save groups of its 9 tap words (one per kernel
+      row: w0, w0^w1, w0^w2, w0^w1^w2, as pb_count9_bytes reads them);
+    - levels, int8 [C0, N + 1]: the level of every popcount c, -m + #{k : N - 2 c >= T_k}.
+    """
+    counts = (np.arange(256)[:, None] >= np.asarray(input_thresholds)[None, :]).sum(1)
+    masks = ((1 << counts) - 1).astype(np.uint16)
+    taps = bitstem_weight_words(weight).reshape(weight.shape[0], 3, 3)
+    words = np.stack(_derive3(taps[..., 0], taps[..., 1], taps[..., 2]), axis=-1).reshape(weight.shape[0], 12)
+    n = 9 * weight.shape[1]
+    s = n - 2 * np.arange(n + 1)
+    t = np.asarray(thresholds, dtype=np.int64)
+    levels = (s[None, :, None] >= t[:, None, :]).sum(-1) - t.shape[1] // 2
+    return masks, words.astype(np.uint32), levels.astype(np.int8)
+
+
+def head_shift_codes(weight: np.ndarray) -> np.ndarray:
+    """Power-of-two head weights (0 or +-2^e) -> int8 codes 0 or +-(e + 1) (pb_head_sumpool_shift.c)."""
+    w = np.asarray(weight, dtype=np.int64)
+    magnitude = np.abs(w)
+    if np.any(magnitude & (magnitude - 1)):
+        raise ValueError("shift head: every weight must be 0 or a power of two")
+    exponent = np.log2(np.where(magnitude > 0, magnitude, 1)).astype(np.int64)
+    return (np.sign(w) * np.where(magnitude > 0, exponent + 1, 0)).astype(np.int8)

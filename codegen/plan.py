@@ -87,14 +87,27 @@ def plan_memory(ir: IntegerModel, kernel: Kernel = Kernel.REFERENCE) -> MemoryPl
         else:  # fast: two int16 thresholds a word, in the weight stream; ternary: two tables
             tables = 2 if blk.kind == "ternary" else 1
             threshold_bytes += tables * 4 * ((blk.out_channels + 1) // 2 if fast else blk.out_channels)
+    if ir.stem.kind == "bitplanes":  # the stem's planes borrow the bit buffer: one word a pixel, with the border
+        bit_words = max(bit_words, (ir.input_shape[1] + 2) * (ir.input_shape[2] + 2))
     return MemoryPlan(
         kernel=kernel, residual_bits=residual_bits, residual_elements=residual, bit_buffer_words=bit_words,
         head_scratch_words=ir.head.weight.shape[1], weight_bytes=weight_bytes,
         threshold_bytes=threshold_bytes, requant_bytes=requant_bytes,
-        stem_bytes=(4 * ir.stem.weight.shape[0] * stem_fast_words_per_channel(ir.stem.levels) if fast
-                    else ir.stem.weight.size + 4 * ir.stem.thresholds.size),
+        stem_bytes=_stem_bytes(ir, fast),
         head_bytes=ir.head.weight.size + 4 * ir.head.bias.size, max_abs_residual=bound,
     )
+
+
+def _stem_bytes(ir: IntegerModel, fast: bool) -> int:
+    """The stem's tables: int8 weights and thresholds, the fast int8 stem's packed words, or the bit-plane stem's
+    (reference: thermometer thresholds, 9 words and the thresholds a channel; fast: 256 uint16 masks, 12 words
+    and N + 1 int8 levels a channel)."""
+    c, levels = ir.stem.weight.shape[0], ir.stem.levels
+    if ir.stem.kind == "bitplanes":
+        if fast:
+            return 2 * 256 + c * (4 * 12 + 9 * ir.stem.weight.shape[1] + 1)
+        return len(ir.stem.input_thresholds) + 4 * c * (9 + levels)
+    return 4 * c * stem_fast_words_per_channel(levels) if fast else ir.stem.weight.size + 4 * ir.stem.thresholds.size
 
 
 def check_fits(plan: MemoryPlan, board: Board) -> None:

@@ -10,10 +10,33 @@ import numpy as np
 
 from pbkit.ir import IntegerModel
 
-from .pack import pack_channels, popcount32, words_for
+from .pack import bitstem_weight_words, pack_channels, popcount32, words_for
+
+
+def _window_counts(packed: np.ndarray, weights: np.ndarray, stride: int, ho: int, wo: int) -> np.ndarray:
+    """popcount(window XOR w) per output: packed n x (h+2) x (w+2) x words, weights Cout x 9 words."""
+    taps = [packed[:, ky:ky + stride * ho:stride, kx:kx + stride * wo:stride, :] for ky in range(3) for kx in range(3)]
+    window = np.concatenate(taps, axis=-1)  # n, ho, wo, 9*words in (ky, kx, word) order
+    xor = window[:, :, :, None, :] ^ weights[None, None, None, :, :]
+    return popcount32(xor).sum(-1)  # n, ho, wo, cout
+
+
+def _bitstem(ir: IntegerModel, images: np.ndarray) -> np.ndarray:
+    """Thermometer planes packed one word a pixel (plane c L + k at bit c L + k), binary 3x3 conv, levels."""
+    n, _, h, w = images.shape
+    t = np.asarray(ir.stem.input_thresholds, dtype=np.int64)
+    planes = images[:, :, None, :, :].astype(np.int64) >= t[None, None, :, None, None]  # n, 3, L, h, w
+    hwc = planes.transpose(0, 3, 4, 1, 2).reshape(n, h, w, 3 * t.size).astype(np.uint8)
+    packed = np.pad(pack_channels(hwc), ((0, 0), (1, 1), (1, 1), (0, 0)))  # zero border: black, -1
+    count = _window_counts(packed, bitstem_weight_words(ir.stem.weight), 1, h, w)
+    s = 9 * ir.stem.weight.shape[1] - 2 * count
+    level = (s[..., None] >= ir.stem.thresholds[None, None, None].astype(np.int64)).sum(-1)
+    return level - ir.stem.levels // 2
 
 
 def _stem(ir: IntegerModel, images: np.ndarray) -> np.ndarray:
+    if ir.stem.kind == "bitplanes":
+        return _bitstem(ir, images)
     n, _, h, w = images.shape
     centered = np.pad(images.astype(np.int64) - 128, ((0, 0), (0, 0), (1, 1), (1, 1)))
     weight = ir.stem.weight.astype(np.int64)  # O, I, 3, 3
@@ -30,14 +53,8 @@ def _binconv(blk, x: np.ndarray) -> np.ndarray:
     n, h, w, c = x.shape
     bits = (x >= blk.rsign_threshold[None, None, None, :]).astype(np.uint8)
     packed = np.pad(pack_channels(bits), ((0, 0), (1, 1), (1, 1), (0, 0)))  # zero border = -1
-    s = blk.stride
-    ho, wo = h // s, w // s
-    taps = [packed[:, ky:ky + s * ho:s, kx:kx + s * wo:s, :] for ky in range(3) for kx in range(3)]
-    window = np.concatenate(taps, axis=-1)  # n, ho, wo, 9*words in (ky, kx, word) order
     weights = pack_channels(blk.weight_bits).reshape(blk.out_channels, 9 * words_for(c))
-    xor = window[:, :, :, None, :] ^ weights[None, None, None, :, :]
-    count = popcount32(xor).sum(-1)  # n, ho, wo, cout
-    return _branch(blk, count)
+    return _branch(blk, _window_counts(packed, weights, blk.stride, h // blk.stride, w // blk.stride))
 
 
 def _branch(blk, count: np.ndarray) -> np.ndarray:

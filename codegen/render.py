@@ -16,10 +16,13 @@ from pbkit.paths import TEMPLATES
 from .kernel import Kernel
 from .pack import (
     LANE_PAIR_MAX_CHANNELS,
+    bitstem_fast_tables,
+    bitstem_weight_words,
     fast_interleave_thresholds,
     fast_lane_pair_words,
     fast_rsign_thresholds,
     fast_weight_words,
+    head_shift_codes,
     pack_channels,
     stem_fast_words,
     words_for,
@@ -123,8 +126,20 @@ def _rsign_thresholds(blk: BlockIR, kernel: Kernel, bound: int, residual_bits: i
 
 
 def stem_tables(stem: StemIR, kernel: Kernel) -> dict:
-    """The stem's tables: int8 weights and thresholds (reference), or the fast kernel's packed pairs."""
-    tables = {"channels": stem.weight.shape[0], "levels": stem.levels}
+    """The stem's tables: int8 weights and thresholds (reference), or the fast kernel's packed pairs; for the
+    bit-plane stem its thermometer thresholds and weight words (`bitplanes`, pb_stem_bitplanes.c)."""
+    tables = {"channels": stem.weight.shape[0], "levels": stem.levels, "bitplanes": None}
+    if stem.kind == "bitplanes":
+        bit = {"planes": len(stem.input_thresholds), "fan_in": 9 * stem.weight.shape[1],
+               "input_thresholds": _int32_list(stem.input_thresholds), "thresholds": [], "masks": [],
+               "level_table": []}
+        if kernel.fast:
+            masks, words, levels = bitstem_fast_tables(stem.weight, stem.thresholds, stem.input_thresholds)
+            bit.update(masks=masks.tolist(), level_table=levels.ravel().tolist(), input_thresholds=[])
+        else:
+            words = bitstem_weight_words(stem.weight)
+            bit.update(thresholds=stem.thresholds.ravel().tolist())
+        return {**tables, "bitplanes": {**bit, "weights": words.ravel().tolist()}}
     if kernel.fast:
         words, estimate = stem_fast_words(stem.weight, stem.thresholds)
         return {**tables, "packed": words.ravel().tolist(), "estimate": int(estimate)}
@@ -177,7 +192,11 @@ def build_context(ir: IntegerModel, kernel: Kernel = Kernel.FAST, source: str = 
         "input_shape": list(ir.input_shape), "num_classes": ir.num_classes,
         "stem": stem_tables(ir.stem, kernel),
         "blocks": blocks, "has_ternary": any(blk.kind == "ternary" for blk in ir.blocks),
-        "head": {"weight": ir.head.weight.ravel().tolist(), "bias": ir.head.bias.ravel().tolist(),
+        "head_shift": ir.head.kind == "shift",
+        "multiply_free_blocks": ((ir.stem.kind == "bitplanes" or ir.head.kind == "shift")
+                                 and all(blk.kind != "requant" for blk in ir.blocks)),
+        "head": {"weight": (head_shift_codes(ir.head.weight) if ir.head.kind == "shift"
+                            else ir.head.weight).ravel().tolist(), "bias": ir.head.bias.ravel().tolist(),
                  "positions": h * w, "channels": ir.head.weight.shape[1], "fields": _head_fields(ir)},
     }
 

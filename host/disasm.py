@@ -73,3 +73,45 @@ def binary_layer_functions(kinds: Iterable[str]) -> tuple[str, ...]:
 def count_multiplies(elf: Path, functions: tuple[str, ...] = BINARY_LAYER_FUNCTIONS) -> dict[str, int]:
     """How many multiply instructions each named function contains (what `scan` lists, counted)."""
     return {name: len(found) for name, found in scan(elf, functions).items()}
+
+
+#: Where the firmware's image path starts: the generated model's entry point (codegen/templates/model_data.c.j2).
+IMAGE_PATH_ROOT = "pb_model_run"
+_DIRECT = re.compile(r"^(bl|blx|b|b\.w|b\.n|bne|beq|bcs|bcc|bhi|bls|bge|blt|bgt|ble|bmi|bpl|cbz|cbnz)"
+                     r"(\.w|\.n)?$")
+
+
+def _targets(lines: list[str]) -> tuple[set[str], list[str]]:
+    """Functions a function's code branches to (calls and tail calls: a target `<name>` with no offset), and its
+    indirect calls (blx / bx through a register other than lr)."""
+    direct, indirect = set(), []
+    for line in lines:
+        parts = line.split("\t")
+        if len(parts) < 3:
+            continue
+        op, operand = parts[1].strip().lower(), parts[2].strip()
+        target = re.search(r"<([^>+]+)>$", operand)
+        if _DIRECT.match(op) and target:
+            direct.add(target.group(1))
+        elif op in ("blx", "bx") and operand.split()[0] != "lr":
+            indirect.append(line)
+    return direct, indirect
+
+
+def image_path(elf: Path, root: str = IMAGE_PATH_ROOT) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Every function reachable from `root` by direct calls and tail calls (libgcc helpers included): {function:
+    its multiply instructions}, and {function: its indirect calls} where it has any (a scan cannot follow those)."""
+    code = disassemble(elf)
+    if root not in code:
+        raise ValueError(f"{elf}: {root} not found in the disassembly")
+    seen, todo, indirect = {}, [root], {}
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in code:
+            continue
+        seen[name] = multiplies(code[name])
+        direct, calls = _targets(code[name])
+        if calls:
+            indirect[name] = calls
+        todo.extend(sorted(direct - set(seen)))
+    return dict(sorted(seen.items())), indirect

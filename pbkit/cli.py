@@ -79,7 +79,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     _maybe_download(args)
     config = ModelConfig(model=args.model, width=args.width, mode=args.mode, division=args.division,
-                         branch_ste=args.branch_ste, branch_levels=args.branch_levels)
+                         branch_ste=args.branch_ste, branch_levels=args.branch_levels, stem=args.stem,
+                         head=args.head)
     if config.mode == "ptq-popcount":
         return _convert_ptq(args)
     opts = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
@@ -423,10 +424,11 @@ def _cmd_models(args: argparse.Namespace) -> int:
 def _cmd_ops(args: argparse.Namespace) -> int:
     from pbkit.codegen.ops import count_ops, totals
 
-    layers = count_ops(args.model, args.width, args.mode)
+    layers = count_ops(args.model, args.width, args.mode, stem=args.stem, head=args.head)
     total = totals(layers)
     if args.json:
-        print(json.dumps({"model": args.model, "width": args.width, "mode": args.mode,
+        print(json.dumps({"model": args.model, "width": args.width, "mode": args.mode, "stem": args.stem,
+                          "head": args.head,
                           "layers": [layer.to_dict() for layer in layers], "total": total}))
         return EXIT_OK
     cols = ("xnor_words", "popcounts", "adds", "compares", "multiplies", "shifts", "macs")
@@ -435,7 +437,8 @@ def _cmd_ops(args: argparse.Namespace) -> int:
         print(f"{layer.name:<16}{layer.output:>12}" + "".join(f"{getattr(layer, c):>13,}" for c in cols))
     print(f"{args.model} width {args.width} {args.mode}: requantization multiplies {total['multiplies']:,} "
           f"(hidden layers {total['hidden_multiplies']:,}), shifts {total['shifts']:,}; "
-          f"stem + head MACs {total['stem_head_macs']:,} (real multiplies in every mode)")
+          f"stem + head MACs {total['stem_head_macs']:,}; multiplies per image in all {total['all_multiplies']:,}"
+          + (" (stem and head multiply-free)" if args.stem == "bitplanes" and args.head == "shift" else ""))
     return EXIT_OK
 
 
@@ -479,6 +482,13 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     model.add_argument("--branch-levels", type=int, choices=[2, 3], default=2,
                        help="values the popbin branch adds: 2 = +-delta (one compare per output, default), 3 = "
                        "-delta/0/+delta (two compares per output, no multiply; exported and run in C like the default)")
+    model.add_argument("--stem", choices=["int8", "bitplanes"], default="int8",
+                       help="int8 (default): int8 3x3 conv on pixel - 128 (multiplies); bitplanes: the image as 10 "
+                       "thermometer bit planes per colour channel (one 32-bit word a pixel), binary 3x3 conv by "
+                       "XOR + popcount, 9 levels by thresholds: no multiply")
+    model.add_argument("--head", choices=["int8", "shift"], default="int8",
+                       help="int8 (default): FC with int8 weights (multiplies); shift: weights 0 or +-2^e (e <= 6), "
+                       "applied as shifts and adds/subtracts: no multiply")
     recipe = p.add_argument_group("recipe", "how it is trained; --resume refuses a change to these")
     recipe.add_argument("--epochs", type=int, default=30, help="epochs in the run (default 30)")
     recipe.add_argument("--batch-size", type=int, default=128)
@@ -633,6 +643,10 @@ def _add_ops_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default="reactnet18", help="reactnet18 or birealnet18")
     p.add_argument("--width", type=float, default=1.0)
     p.add_argument("--mode", default="popbin", help="baseline, ptq-popcount, simple-qat-popcount or popbin")
+    p.add_argument("--stem", choices=["int8", "bitplanes"], default="int8", help="int8 (27 MACs an output, "
+                   "default) or bitplanes (XNOR + popcount, no multiply)")
+    p.add_argument("--head", choices=["int8", "shift"], default="int8", help="int8 (a MAC a weight, default) or "
+                   "shift (power-of-two weights: a shift and an add, no multiply)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_ops)
 

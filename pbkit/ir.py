@@ -28,11 +28,27 @@ import numpy as np
 
 IR_VERSION = 1
 
+#: Bit-plane stem (`--stem bitplanes`): thermometer planes per colour channel. 3 x 10 = 30 bits is the most
+#: that fits one 32-bit word per pixel, so each 3x3 output costs 9 XOR + popcount words per channel.
+THERMOMETER_PLANES = 10
+#: Shift head (`--head shift`): weights in {0, +-1, +-2, ..., +-2^HEAD_MAX_EXPONENT}, within int8.
+HEAD_MAX_EXPONENT = 6
+
+
+def thermometer_thresholds(planes: int = THERMOMETER_PLANES) -> np.ndarray:
+    """The pixel thresholds t_k = round(256 (k + 1) / (planes + 1)), k < planes: evenly spaced in 1..255."""
+    return np.floor(256 * np.arange(1, planes + 1) / (planes + 1) + 0.5).astype(np.int32)
+
 
 @dataclass
 class StemIR:
     weight: np.ndarray  # int8 [C0, 3, 3, 3] (OIHW), channel-flipped where the folded scale was negative
     thresholds: np.ndarray  # int32 [C0, 2 * stem_max], ascending per channel
+    # "int8": s = conv3x3(pixel - 128, weight) with zero padding. "bitplanes": weight is +-1 int8
+    # [C0, 3 L, 3, 3] over thermometer planes (plane c L + k = +1 where pixel >= input_thresholds[k], else -1),
+    # padded with -1, so s = N - 2 popcount(planes XOR weight bits), N = 27 L: no multiply.
+    kind: str = "int8"
+    input_thresholds: np.ndarray | None = None  # int32 [L], ascending in 1..255 (bitplanes)
 
     @property
     def levels(self) -> int:
@@ -73,6 +89,9 @@ class HeadIR:
     weight: np.ndarray  # int8 [classes, C]
     bias: np.ndarray  # int32 [classes]
     pool_shift: int = 0  # pooled = sum >> pool_shift: keeps W @ pooled + bias provably inside int32
+    # "int8": any int8 weight (a multiply each). "shift": every weight is 0 or +-2^e, e <= HEAD_MAX_EXPONENT,
+    # so W @ pooled is shifts and adds/subtracts; the integers are the same formula either way.
+    kind: str = "int8"
 
 
 @dataclass
@@ -109,6 +128,9 @@ class IntegerModel:
 
         add(self.stem.weight, "<i1")
         add(self.stem.thresholds, "<i4")
+        if self.stem.kind != "int8":  # int8-stem hashes stay as they were before other stems existed
+            parts.append(f"stem {self.stem.kind}".encode())
+            add(self.stem.input_thresholds, "<i4")
         for blk in self.blocks:
             parts.append(f"block {blk.in_channels} {blk.out_channels} {blk.stride} {blk.delta}".encode())
             add(blk.rsign_threshold, "<i4")
@@ -123,6 +145,8 @@ class IntegerModel:
                 add(blk.zero_threshold, "<i4")
         add(self.head.weight, "<i1")
         add(self.head.bias, "<i4")
+        if self.head.kind != "int8":
+            parts.append(f"head {self.head.kind}".encode())
         if self.head.pool_shift:  # models without a pool shift keep the hashes they had before it existed
             parts.append(f"head pool_shift {self.head.pool_shift}".encode())
         return b"\n".join(parts)
@@ -158,8 +182,29 @@ def head_bound(weight: np.ndarray, bias: np.ndarray, pooled: int, pool_shift: in
     return max(int(l1) * shifted + abs(int(b)) for l1, b in zip(row_l1, bias, strict=True))
 
 
+def check_multiply_free(ir: IntegerModel) -> None:
+    """Refuse a bit-plane stem or a shift head whose integers the multiply-free kernels cannot hold."""
+    stem = ir.stem
+    if stem.kind == "bitplanes":
+        t = np.asarray(stem.input_thresholds)
+        if t.ndim != 1 or not 1 <= 3 * t.size <= 32 or np.any(np.diff(t) <= 0) or t.min() < 1 or t.max() > 255:
+            raise ValueError(f"bit-plane stem: input thresholds {t.tolist()} must rise strictly within 1..255, "
+                             "at most 10 per colour channel (one 32-bit word a pixel)")
+        if stem.weight.shape[1] != 3 * t.size or not np.all(np.abs(stem.weight) == 1):
+            raise ValueError(f"bit-plane stem: weights must be +-1 over 3 x {t.size} planes")
+    elif stem.kind != "int8":
+        raise ValueError(f"unknown stem kind {stem.kind!r}")
+    if ir.head.kind == "shift":
+        w = np.abs(ir.head.weight.astype(np.int64))
+        if np.any((w & (w - 1)) != 0) or w.max(initial=0) > 2**HEAD_MAX_EXPONENT:
+            raise ValueError(f"shift head: weights must be 0 or +-2^e with e <= {HEAD_MAX_EXPONENT}")
+    elif ir.head.kind != "int8":
+        raise ValueError(f"unknown head kind {ir.head.kind!r}")
+
+
 def check_ranges(ir: IntegerModel) -> None:
     """Refuse a model whose integers could overflow int32 anywhere on the device."""
+    check_multiply_free(ir)
     pooled = pooled_bound(ir)
     if pooled >= 2**31:  # the sum is formed in int32 before it is shifted
         raise OverflowError(f"head pooled-sum bound {pooled} exceeds int32")

@@ -60,7 +60,8 @@ def _export(root: Path, model, kernel: str = "fast") -> tuple[Path, Path]:
 @pytest.fixture(scope="session")
 def model_exports(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, str], tuple[Path, Path]]:
     """``get(mode, kernel)`` -> (checkpoint, export folder) of the random 8-channel model of that mode
-    ("ternary": PopBin with three branch levels), exported with that popcount kernel; each is made once,
+    ("ternary": PopBin with three branch levels; "multfree": the same with the bit-plane stem and the shift
+    head), exported with that popcount kernel; each is made once,
     on first use, and shared by every board."""
     from tests.support import random_model
 
@@ -69,8 +70,11 @@ def model_exports(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, st
     def get(mode: str, kernel: str) -> tuple[Path, Path]:
         if (mode, kernel) not in made:
             root = tmp_path_factory.mktemp(f"{mode}_{kernel}_model")
-            model = (random_model(8, seed=11, branch_levels=3) if mode == "ternary"
-                     else random_model(8, seed=11, mode=mode))
+            if mode == "multfree":  # --stem bitplanes --head shift, ternary blocks: no multiply anywhere
+                model = random_model(8, seed=11, branch_levels=3, stem="bitplanes", head="shift")
+            else:
+                model = (random_model(8, seed=11, branch_levels=3) if mode == "ternary"
+                         else random_model(8, seed=11, mode=mode))
             made[(mode, kernel)] = _export(root, model, kernel)
         return made[(mode, kernel)]
 

@@ -26,9 +26,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 import pbkit
 from pbkit.codegen import reference
 from pbkit.codegen.kernel import Kernel
-from pbkit.codegen.pack import pack_channels, pack_channels_fast, words_for
+from pbkit.codegen.pack import head_shift_codes, pack_channels, pack_channels_fast, words_for
 from pbkit.codegen.render import block_tables, stem_tables
-from pbkit.ir import BlockIR, StemIR
+from pbkit.ir import BlockIR, StemIR, thermometer_thresholds
 from pbkit.paths import FIRMWARE_DIR
 
 KERNELS_TESTS = Path(__file__).parent / "kernels"
@@ -40,7 +40,7 @@ RUNNER = KERNELS_TESTS / "pb_kernel_test.c"
 HOST_MAIN = KERNELS_TESTS / "pb_kernel_test_host.c"
 MODEL_ADAPTER = KERNELS_TESTS / "pb_kernel_test_model.c"
 #: The kernel kinds the runner knows, in the order of its PB_CASE_* constants (pb_kernel_test.h).
-KINDS = ("stem", "rsign", "sumpool", "popbin", "requant", "head", "ternary")
+KINDS = ("stem", "rsign", "sumpool", "popbin", "requant", "head", "ternary", "bitstem", "head_shift")
 #: The fast kernel refuses windows of more words than its scratch holds (pb_binconv_walk.h).
 FAST_MAX_IN_WORDS = 16
 PB_ERR_SHAPE = -2
@@ -194,8 +194,36 @@ def _head_case(case: dict, rng: np.random.Generator, build: Build, index: int) -
             "input": x.ravel(), "expected": np.concatenate([[int(np.argmax(logits))], logits]), "status": 0}
 
 
+def _bitstem_case(case: dict, rng: np.random.Generator, build: Build, index: int) -> dict:
+    """+-1 weights over 10 planes a colour; thresholds on s = 270 - 2 popcount around where s lies (|s| of a few
+    tens), channel 0 reaching every level and channel 1 none. The planes' scratch follows the output."""
+    cout, levels, h, w = case["out_channels"], case["levels"], case["height"], case["width"]
+    weight = np.where(rng.random((cout, 30, 3, 3)) < 0.5, -1, 1).astype(np.int8)
+    thresholds = np.sort(rng.integers(-60, 60, (cout, levels)), axis=1)
+    thresholds[0], thresholds[1] = -(2**30), 2**30
+    stem = StemIR(weight=weight, thresholds=thresholds.astype(np.int32), kind="bitplanes",
+                  input_thresholds=thermometer_thresholds())
+    image = rng.integers(0, 256, (1, 3, h, w), dtype=np.uint8)
+    expected = reference._stem(SimpleNamespace(stem=stem), image)[0]
+    scratch = (h + 2) * (w + 2) + (expected.size * build.residual_bits // 8 + 3) // 4
+    return {"tables": {**stem_tables(stem, Kernel(build.kernel)), "height": h, "width": w}, "input": [],
+            "aux": image.ravel().tolist(), "expected": expected.ravel(), "status": 0, "work_words": scratch}
+
+
+def _head_shift_case(case: dict, rng: np.random.Generator, build: Build, index: int) -> dict:
+    positions, c, classes, shift = case["positions"], case["channels"], case["classes"], case["pool_shift"]
+    x = rng.integers(-RESIDUAL_SPAN, RESIDUAL_SPAN + 1, (positions, c))
+    weight = rng.choice([-64, -8, -1, 0, 1, 2, 4, 32, 64], (classes, c))
+    bias = rng.integers(-5000, 5001, classes)
+    logits = (x.sum(axis=0) >> shift) @ weight.T + bias
+    return {"tables": {"positions": positions, "channels": c, "classes": classes, "pool_shift": shift,
+                       "weight": head_shift_codes(weight).ravel().tolist(), "bias": bias.tolist()},
+            "input": x.ravel(), "expected": np.concatenate([[int(np.argmax(logits))], logits]), "status": 0}
+
+
 _DRAW = {"stem": _stem_case, "rsign": _rsign_case, "sumpool": _sumpool_case, "popbin": _conv_case,
-         "requant": _conv_case, "head": _head_case, "ternary": _conv_case}
+         "requant": _conv_case, "head": _head_case, "ternary": _conv_case, "bitstem": _bitstem_case,
+         "head_shift": _head_shift_case}
 
 
 def _check_fits(values: np.ndarray, build: Build, what: str) -> None:
@@ -214,14 +242,15 @@ def draw_cases(plan: dict, build: Build) -> list[dict]:
         rng = np.random.default_rng([plan["seed"], index])
         drawn = _DRAW[case["kernel"]](case, rng, build, index)
         _check_fits(np.asarray(drawn["input"]), build, case["name"])
-        if case["kernel"] not in ("rsign", "head"):  # these two output bit words and int32 logits
+        if case["kernel"] not in ("rsign", "head", "head_shift"):  # these output bit words and int32 logits
             _check_fits(np.asarray(drawn["expected"]), build, case["name"])
-        out_type = {"rsign": "uint32_t", "head": "int32_t"}.get(case["kernel"], "pb_residual_t")
+        out_type = {"rsign": "uint32_t", "head": "int32_t", "head_shift": "int32_t"}.get(case["kernel"],
+                                                                                         "pb_residual_t")
         cases.append({**drawn, "index": index, "name": case["name"], "kernel": case["kernel"],
                       "kind": KINDS.index(case["kernel"]), "out_type": out_type,
                       "input": np.asarray(drawn["input"]).astype(np.int64).tolist(),
                       "expected": np.asarray(drawn["expected"]).astype(np.int64).tolist(),
-                      "aux": drawn.get("aux", [])})
+                      "aux": drawn.get("aux", []), "work_words": drawn.get("work_words", 0)})
     return cases
 
 
@@ -242,7 +271,7 @@ def render_build(build: Build) -> dict[str, str]:
     """{file name: C text} of one build: the cases and the config header the kernels read."""
     plan_text = PLAN.read_text()
     cases = draw_cases(json.loads(plan_text), build)
-    work_bytes = max(4 * max(len(c["input"]), len(c["expected"])) for c in cases)
+    work_bytes = max(4 * max(len(c["input"]), len(c["expected"]), c["work_words"]) for c in cases)
     context = {"provenance": provenance(plan_text), "build": build, "cases": cases,
                "work_words": (work_bytes + 3) // 4, "kernel_fast": int(build.kernel == "fast")}
     env = _environment()

@@ -9,15 +9,16 @@ from pbkit.trainer.model import ModelConfig, build_model
 
 
 def random_model(base_channels: int, seed: int = 0, mode: str = "popbin", model_name: str = "reactnet18",
-                 branch_levels: int = 2):
+                 branch_levels: int = 2, stem: str = "int8", head: str = "int8"):
     """A model whose folds exercise negative scales, flipped channels and off-grid thresholds.
 
     mode "baseline" folds to requant blocks (multiply + shift), "ptq-popcount" and
-    "simple-qat-popcount" to popbin blocks with their own deltas.
+    "simple-qat-popcount" to popbin blocks with their own deltas. stem="bitplanes" and head="shift" give the
+    multiply-free model; the bit-plane stem's BN is scaled to its fan-in, so its levels are not all saturated.
     """
     torch.manual_seed(seed)
     model = build_model(ModelConfig(model=model_name, width=base_channels / 64, mode=mode,
-                                    branch_levels=branch_levels))
+                                    branch_levels=branch_levels, stem=stem, head=head))
     with torch.no_grad():
         for mod in model.modules():
             if isinstance(mod, torch.nn.BatchNorm2d):
@@ -34,6 +35,9 @@ def random_model(base_channels: int, seed: int = 0, mode: str = "popbin", model_
                 blk.ptq_delta_units.fill_(float(torch.randint(1, 40, ())))
             if mode == "baseline":
                 _tame_requant_bn(blk.bn, blk.fan_in)
+        if stem == "bitplanes":  # p spans +-N = +-270: BN statistics on that scale (drawn last: others unchanged)
+            model.stem.bn.running_mean.normal_(0, 10)
+            model.stem.bn.running_var.uniform_(50, 400)
         model.fc.weight.normal_(0, 0.1)
         model.fc.bias.normal_(0, 0.1)
     return model.eval()

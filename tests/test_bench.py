@@ -69,13 +69,15 @@ def test_logits_match_pytorch_on_every_emulated_board(board, mode, kernel, model
     assert summary["counter"] == "instructions" and summary["per_image_median"] > 1e5
 
 
-#: Ternary PopBin (three branch levels): the assembly build on both emulated cores, the reference on one.
-TERNARY_RUNS = [("netduinoplus2", "fast"), ("mps2-an500", "fast"), ("netduinoplus2", "reference")]
+#: Ternary PopBin (three branch levels), and the multiply-free model (bit-plane stem, shift head, ternary
+#: blocks): the assembly build on both emulated cores, the reference on one.
+TERNARY_RUNS = [(mode, board, kernel) for mode in ("ternary", "multfree") for board, kernel in
+                (("netduinoplus2", "fast"), ("mps2-an500", "fast"), ("netduinoplus2", "reference"))]
 
 
-@pytest.mark.parametrize(("board", "kernel"), TERNARY_RUNS, ids=[f"{b}-{k}" for b, k in TERNARY_RUNS])
-def test_ternary_logits_match_pytorch_on_emulated_boards(board, kernel, model_firmware):
-    checkpoint, built = model_firmware("ternary", kernel, board)
+@pytest.mark.parametrize(("mode", "board", "kernel"), TERNARY_RUNS, ids=["-".join(run) for run in TERNARY_RUNS])
+def test_ternary_logits_match_pytorch_on_emulated_boards(mode, board, kernel, model_firmware):
+    checkpoint, built = model_firmware(mode, kernel, board)
     with Emulator(built.elf, board) as emu:
         summary = _bench([emu.url], checkpoint, load_sample().head(3), timeout=REPLY_TIMEOUT, progress=False)
     assert summary["images"] == 3 and summary["complete"] and summary["board"] == board

@@ -6,6 +6,7 @@ from pbkit.host.disasm import (
     BINARY_LAYER_FUNCTIONS,
     binary_layer_functions,
     count_multiplies,
+    image_path,
     multiplies,
     scan,
 )
@@ -61,3 +62,25 @@ def test_multiply_pattern():
     lines = ["8000: mul\tr0, r1", "8002:\tmla\tr3, r1, r2, r3", "8004:\tsmlabb\tr0, r1, r2, r3",
              "8006:\tumull\tr0, r1, r2, r3", "8008:\tadds\tr0, #1", "800a:\tmuls\tr0, r1, r0", "800c:\tlsls\tr0, #2"]
     assert [line.split("\t")[1] for line in multiplies(lines)] == ["mla", "smlabb", "umull", "muls"]
+
+
+@pytest.mark.parametrize("kernel", ["fast", "reference"])
+def test_multiply_free_model_has_no_multiply_on_the_whole_image_path(model_firmware, kernel):
+    """--stem bitplanes --head shift: every function pb_model_run reaches (libgcc's popcount in the reference
+    build included) holds no multiply instruction; the one indirect call is the layer hook (NULL here)."""
+    from fw_support import EMULATED_BOARD
+
+    _, built = model_firmware("multfree", kernel, EMULATED_BOARD)
+    found, indirect = image_path(built.elf)
+    assert {"pb_network_run", "pb_stem_bitplanes", "pb_head_sumpool_shift", "pb_binconv3x3_ternary"} <= set(found)
+    assert not {"pb_stem_conv_thermometer", "pb_head_sumpool_fc", "pb_binconv3x3_requant"} & set(found)
+    assert found == {name: [] for name in found}
+    assert set(indirect) == {"pb_network_run"}
+
+
+def test_image_path_scan_follows_calls_to_the_int8_multiplies(real_model_firmware):
+    """The same scan of an int8-stem model finds the stem's and the head's multiplies through the calls."""
+    _, built = real_model_firmware
+    found, _ = image_path(built.elf)
+    assert found["pb_stem_conv_thermometer"] and found["pb_head_sumpool_fc"]
+    assert found["pb_network_run"] == []  # the block table is walked by pointer, not indexed with a multiply

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from pbkit.codegen import reference
-from pbkit.ir import check_ranges, head_bound, pooled_bound
+from pbkit.ir import check_multiply_free, check_ranges, head_bound, pooled_bound
 from pbkit.trainer.fold import fold_model
 from pbkit.trainer.integer_graph import integer_logits
 from tests.support import data_calibrated_model, random_model, tiny_images
@@ -171,3 +171,27 @@ def test_the_ternary_branch_adds_zero_between_its_thresholds():
                   delta=5, kind="ternary", zero_threshold=np.array([40], np.int32))
     counts = np.array([[0], [30], [31], [40], [41], [72]])
     assert _branch(blk, counts).ravel().tolist() == [5, 5, 0, 0, -5, -5]
+
+
+def test_multiply_free_fold_equals_the_reference_and_is_hashed_apart():
+    model = random_model(8, seed=4, branch_levels=3, stem="bitplanes", head="shift")
+    images = tiny_images(6)
+    ir = fold_model(model)
+    assert ir.stem.kind == "bitplanes" and ir.head.kind == "shift" and ir.meta["stem"] == "bitplanes"
+    assert set(np.unique(ir.stem.weight)) <= {-1, 1} and ir.stem.input_thresholds.tolist()[:2] == [23, 47]
+    assert np.array_equal(integer_logits(ir, images).numpy(), reference.run(ir, images.numpy()))
+    check_ranges(ir)
+    sha = ir.sha256()
+    ir.head.kind = "int8"  # the same integers under another kernel: another model hash
+    assert ir.sha256() != sha
+
+
+def test_check_multiply_free_refuses_what_the_kernels_cannot_hold():
+    ir = fold_model(random_model(8, seed=4, stem="bitplanes", head="shift"))
+    ir.head.weight[0, 0] = 3
+    with pytest.raises(ValueError, match="0 or \\+-2\\^e"):
+        check_multiply_free(ir)
+    ir = fold_model(random_model(8, seed=4, stem="bitplanes"))
+    ir.stem.input_thresholds = np.arange(1, 12, dtype=np.int32)  # 11 planes: 33 bits a pixel
+    with pytest.raises(ValueError, match="one 32-bit word a pixel"):
+        check_multiply_free(ir)

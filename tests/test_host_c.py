@@ -143,3 +143,14 @@ def test_argmax_ties_go_to_the_lowest_index(tmp_path):
     write_files(export_files(ir, get_board("netduinoplus2"), Kernel.FAST, source="test"), tmp_path)
     result = run_host(build_host(tmp_path), tiny_images(2).numpy(), ir.num_classes)
     assert result.classes.tolist() == [1, 1]
+
+
+@pytest.mark.parametrize("kernel", ["fast", "reference"])
+def test_multiply_free_model_in_c_is_bit_exact(tmp_path, kernel):
+    """--stem bitplanes --head shift (ternary blocks, as the trained run): C == reference == PyTorch eval."""
+    model = random_model(8, seed=5, branch_levels=3, stem="bitplanes", head="shift")
+    ir = fold_model(model)
+    assert ir.stem.kind == "bitplanes" and ir.head.kind == "shift"
+    levels = reference.run(ir, tiny_images(8).numpy())  # the logits differ between images: not a constant model
+    assert len({tuple(row) for row in levels}) > 1
+    _assert_c_equals_eval_and_reference(model, kernel, tmp_path)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from pbkit.trainer.model import ModelConfig, build_model
+from pbkit.trainer.model import ModelConfig, Stem, build_model
 from tests.support import tiny_images
 
 
@@ -72,7 +72,7 @@ def test_every_mode_trains_forward_and_backward(mode, model_name):
     assert out.shape == (4, 10) and torch.isfinite(out).all()
     torch.nn.functional.cross_entropy(out, torch.tensor([0, 1, 2, 3])).backward()
     assert model.blocks[0].weight.grad.abs().sum() > 0
-    assert model.stem.conv.weight.grad.abs().sum() > 0
+    assert isinstance(model.stem, Stem) and model.stem.conv.weight.grad.abs().sum() > 0
     logits = model.eval()(tiny_images(2))
     assert logits.shape == (2, 10)
 
@@ -133,3 +133,25 @@ def test_a_three_level_branch_adds_minus_delta_zero_or_delta():
     assert {b.kind for b in fold_model(model.eval()).blocks} == {"ternary"}
     with pytest.raises(ValueError, match="need --mode popbin"):
         ModelConfig(mode="baseline", branch_levels=3)
+
+
+def test_multiply_free_options_are_recorded_only_when_chosen():
+    assert "stem" not in ModelConfig().to_dict() and "head" not in ModelConfig().to_dict()  # old configs unchanged
+    config = ModelConfig(stem="bitplanes", head="shift")
+    assert config.to_dict()["stem"] == "bitplanes" and ModelConfig(**config.to_dict()) == config
+    with pytest.raises(ValueError, match="unknown stem"):
+        ModelConfig(stem="float")
+    with pytest.raises(ValueError, match="unknown head"):
+        ModelConfig(head="float")
+
+
+def test_bit_plane_stem_and_shift_head_train_and_stay_on_their_grids():
+    model = build_model(ModelConfig(width=0.125, stem="bitplanes", head="shift", branch_levels=3)).train()
+    assert model.stem.weight.shape == (8, 30, 3, 3)
+    x = model.stem(tiny_images(2).float() - 128)
+    assert torch.equal(x * 4, (x * 4).round()) and x.abs().max() <= 1
+    q, _ = model.head_levels()
+    magnitude = q.detach().abs()
+    assert torch.all((magnitude == 0) | (magnitude == 2 ** torch.log2(magnitude.clamp_min(1)).round()))
+    torch.nn.functional.cross_entropy(model(tiny_images(2)), torch.tensor([0, 1])).backward()
+    assert model.stem.weight.grad is not None and model.fc.weight.grad is not None

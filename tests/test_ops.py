@@ -57,3 +57,17 @@ def test_model_layers_count_the_useful_xnor_bits():
         assert first.xnor_bits == 32 * 32 * channels * 9 * channels
         assert first.xnor_bits / 32 == 32 * 32 * channels * 9 * first_words
         assert all(lay.xnor_bits <= 32 * lay.xnor_words for lay in layers)
+
+
+def test_multiply_free_options_count_no_multiply(capsys):
+    import json
+
+    from pbkit.cli import main
+
+    total = totals(count_ops("reactnet18", 0.25, "popbin", stem="bitplanes", head="shift"))
+    assert total["all_multiplies"] == 0 and total["stem_head_macs"] == 0
+    assert totals(count_ops("reactnet18", 0.25, "popbin"))["all_multiplies"] == 27 * 16 * 1024 + 128 * 10
+    assert main(["ops", "--width", "0.25", "--stem", "bitplanes", "--head", "shift", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["total"]["all_multiplies"] == 0
+    with pytest.raises(ValueError, match="unknown stem"):
+        count_ops("reactnet18", 0.25, "popbin", stem="float")

@@ -165,3 +165,20 @@ def test_a_ternary_stream_follows_the_plus_thresholds_with_the_zero_ones():
     lanes = pack.fast_lane_pair_words(np.zeros((3, 3, 3, 8), np.uint8), plus, zero)
     assert lanes.shape == (2, pack.lane_pair_words_per_pair(8, ternary=True))
     assert lanes[:, -2].tolist() == [0xFFFF0005, 7] and lanes[:, -1].tolist() == [3 << 16 | 9, 7]
+
+
+def test_bit_stem_words_and_shift_codes():
+    rng = np.random.default_rng(0)
+    weight = np.where(rng.random((2, 30, 3, 3)) < 0.5, -1, 1).astype(np.int8)
+    words = pack.bitstem_weight_words(weight)
+    assert words.shape == (2, 9) and int(words.max()) < 2**30  # bits 30, 31 unused: 0
+    assert (int(words[1, 5]) >> 7) & 1 == int(weight[1, 7, 1, 2] > 0)  # tap (1, 2) is word 5, plane 7 bit 7
+    masks, fast, levels = pack.bitstem_fast_tables(weight, np.array([[-2**30, 0, 270, 2**30]] * 2),
+                                                   np.arange(10, 110, 10))
+    assert masks[9] == 0 and masks[10] == 1 and masks[255] == 2**10 - 1
+    assert fast.shape == (2, 12) and fast[0, 1] == words[0, 0] ^ words[0, 1]
+    # s = 270 - 2 c >= T: popcount 0 passes three thresholds, 1..135 two, 136..270 one; minus m = 2
+    assert levels.shape == (2, 271) and levels[0, [0, 1, 135, 136, 270]].tolist() == [1, 0, 0, -1, -1]
+    assert pack.head_shift_codes(np.array([[0, 1, -1, 64, -8]])).tolist() == [[0, 1, -1, 7, -4]]
+    with pytest.raises(ValueError, match="power of two"):
+        pack.head_shift_codes(np.array([[3]]))

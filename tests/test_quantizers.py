@@ -1,13 +1,16 @@
+import pytest
 import torch
 
 from pbkit.trainer.quantizers import (
     binary_sign,
     levels_ste,
     quantize_int8,
+    quantize_pow2,
     round_ste,
     sign_approx_ste,
     sign_identity_ste,
     sign_ste,
+    thermometer_planes,
 )
 
 
@@ -63,3 +66,20 @@ def test_approx_sign_ste_weighs_the_gradient_by_two_minus_two_abs_x():
     assert y.tolist() == [-1.0, -1.0, 1.0, 1.0, 1.0]
     y.sum().backward()
     assert x.grad.tolist() == [0.0, 1.0, 2.0, 1.5, 0.0]
+
+
+def test_power_of_two_levels_round_in_the_log_domain_with_an_identity_gradient():
+    w = torch.tensor([6.4, -3.2, 2.3, 1.0, -0.5, 0.04, 0.0], requires_grad=True)
+    q, scale = quantize_pow2(w, max_exponent=6)
+    assert float(scale) == pytest.approx(0.1)  # max |w| / 2^6
+    assert q.tolist() == [64.0, -32.0, 32.0, 8.0, -4.0, 0.0, 0.0]  # 23 -> 2^4.52 -> 32; 0.4 < 2^-1/2 -> 0
+    q.sum().backward()
+    assert torch.allclose(w.grad, torch.full_like(w, 1 / float(scale)))
+
+
+def test_thermometer_planes_are_plus_one_up_to_the_pixel():
+    centered = torch.tensor([0, 23, 24, 255], dtype=torch.float32).view(1, 1, 1, 4).repeat(1, 3, 1, 1) - 128
+    planes = thermometer_planes(centered, torch.tensor([24, 100, 250]))
+    assert planes.shape == (1, 9, 1, 4)
+    assert planes[0, :3, 0].T.tolist() == [[-1, -1, -1], [-1, -1, -1], [1, -1, -1], [1, 1, 1]]
+    assert torch.equal(planes[0, 3:6], planes[0, :3])  # channel c takes planes 3c..3c+2

@@ -62,3 +62,13 @@ def test_plan_flash_is_the_rendered_tables(kernel, mode):
     assert any(name.startswith("popcount_threshold_") for name in names) == (mode != "baseline" and reference)
     assert any(name.startswith("zero_threshold_") for name in names) == (mode == "ternary" and reference)
     assert ("PB_MODEL_TERNARY" in render(ir, kernel=kernel)["pb_model_config.h"]) == (mode == "ternary")
+
+
+def test_multiply_free_model_names_its_kernels_in_the_config():
+    files = render(fold_model(random_model(8, seed=2, stem="bitplanes", head="shift")))
+    config, data = files["pb_model_config.h"], files["model_data.c"]
+    for macro in ("PB_MODEL_STEM_BITPLANES 1", "PB_MODEL_HEAD_SHIFT 1", "PB_MODEL_REQUANT 0"):
+        assert f"#define {macro}" in config
+    assert ".bitstem = {" in data and ".planes = 10, .fan_in = 270" in data and "stem_weight" not in data
+    default = render(fold_model(random_model(8, seed=2)))["pb_model_config.h"]
+    assert "BITPLANES" not in default and "HEAD_SHIFT" not in default and "PB_MODEL_REQUANT" not in default

@@ -13,7 +13,7 @@ import torch
 
 from pbkit.ir import MAX_POOL_SHIFT, BlockIR, HeadIR, IntegerModel, StemIR, head_bound, head_positions, pooled_bound
 
-from .quantizers import quantize_int8
+from .quantizers import binary_sign, quantize_int8
 
 _INT_LIMIT = 2**30  # thresholds beyond any reachable value, still safe in int32
 
@@ -30,10 +30,22 @@ def _ceil_clamped(v: torch.Tensor) -> torch.Tensor:
 
 
 def fold_stem(stem) -> StemIR:
-    """level = clamp(round_half_up(grid * BN(s * w_scale)), -m, m) == -m + #{k : s >= T_k}."""
-    q, w_scale = quantize_int8(stem.conv.weight.detach(), per_channel=True)
+    """level = clamp(round_half_up(grid * BN(s * w_scale)), -m, m) == -m + #{k : s >= T_k}.
+
+    The bit-plane stem is the same fold with +-1 weights and w_scale = 1 (s = N - 2 popcount on the device).
+    """
+    if hasattr(stem, "planes"):  # BitPlaneStem
+        weight, thresholds = _stem_levels(stem, binary_sign(stem.weight.detach()), torch.ones(1))
+        return StemIR(weight=weight.to(torch.int8).numpy(), thresholds=thresholds.to(torch.int32).numpy(),
+                      kind="bitplanes", input_thresholds=stem.thresholds.numpy().astype(np.int32))
+    weight, thresholds = _stem_levels(stem, *quantize_int8(stem.conv.weight.detach(), per_channel=True))
+    return StemIR(weight=weight.to(torch.int8).numpy(), thresholds=thresholds.to(torch.int32).numpy())
+
+
+def _stem_levels(stem, q: torch.Tensor, w_scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Channel-flipped integer weights and the 2m ascending thresholds on the conv sum s."""
     bn_scale, bn_shift = _bn_affine(stem.bn)
-    slope = stem.grid * bn_scale * w_scale.flatten().double()  # z = slope * s + offset
+    slope = stem.grid * bn_scale * w_scale.flatten().double().expand_as(bn_scale)  # z = slope * s + offset
     offset = stem.grid * bn_shift
     m = stem.stem_max
     boundaries = torch.arange(-m + 1, m + 1, dtype=torch.float64) - 0.5  # z >= j - 1/2 <=> level >= j
@@ -43,8 +55,7 @@ def fold_stem(stem) -> StemIR:
     thresholds = _ceil_clamped((boundaries[None, :] - offset[:, None]) / safe[:, None])
     constant = torch.where(offset[:, None] >= boundaries[None, :], -_INT_LIMIT, _INT_LIMIT)
     thresholds = torch.where(magnitude[:, None] > 0, thresholds, constant.double())
-    weight = torch.where(flip.view(-1, 1, 1, 1), -q, q)
-    return StemIR(weight=weight.to(torch.int8).numpy(), thresholds=thresholds.to(torch.int32).numpy())
+    return torch.where(flip.view(-1, 1, 1, 1), -q, q), thresholds
 
 
 _MAX_SHIFT = 24
@@ -127,8 +138,8 @@ def fold_model(model) -> IntegerModel:
         if cfg.mode == "real":
             raise ValueError("mode 'real' is a float distillation teacher: it has no integer model to export")
         blocks = [fold_requant_block(b) if cfg.mode == "baseline" else fold_block(b) for b in model.blocks]
-        q, w_scale = quantize_int8(model.fc.weight.detach(), per_channel=False)
-        weight = q.to(torch.int8).numpy()
+        q, w_scale = model.head_levels()
+        weight = q.detach().to(torch.int8).numpy()
         # The head is completed below: its shift depends on the residual bound of the blocks.
         ir = IntegerModel(stem=stem, blocks=blocks, head=HeadIR(weight=weight, bias=np.zeros(0, np.int32)),
                           grid=cfg.grid)
@@ -145,6 +156,6 @@ def fold_model(model) -> IntegerModel:
         pool_shift = next((s for s in range(MAX_POOL_SHIFT + 1)
                            if head_bound(weight, scale_and_bias(s)[1], pooled, s) < 2**31), 0)
         logit_scale, bias = scale_and_bias(pool_shift)
-    ir.head = HeadIR(weight=weight, bias=bias, pool_shift=pool_shift)
+    ir.head = HeadIR(weight=weight, bias=bias, pool_shift=pool_shift, kind=cfg.head)
     ir.meta = {**cfg.to_dict(), "logit_scale": logit_scale}
     return ir

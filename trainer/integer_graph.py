@@ -12,6 +12,8 @@ import torch.nn.functional as F
 
 from pbkit.ir import IntegerModel
 
+from .quantizers import thermometer_planes
+
 
 def _t(a: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.asarray(a, dtype=np.float64))
@@ -26,7 +28,11 @@ def integer_logits(ir: IntegerModel, images: torch.Tensor, batch: int = 500) -> 
 
 def _integer_batch(ir: IntegerModel, images: torch.Tensor) -> torch.Tensor:
     x = images.to(torch.float64) - 128.0
-    s = F.conv2d(x, _t(ir.stem.weight), padding=1)
+    if ir.stem.kind == "bitplanes":  # +-1 planes padded with -1: s = N - 2 popcount, exact in float64
+        planes = thermometer_planes(x, torch.from_numpy(np.asarray(ir.stem.input_thresholds)))
+        s = F.conv2d(F.pad(planes, (1, 1, 1, 1), value=-1.0), _t(ir.stem.weight))
+    else:
+        s = F.conv2d(x, _t(ir.stem.weight), padding=1)
     thresholds = _t(ir.stem.thresholds)  # C x K
     x = (s.unsqueeze(2) >= thresholds.view(1, *thresholds.shape, 1, 1)).sum(2).to(torch.float64)
     x = x - ir.stem.levels // 2

@@ -14,14 +14,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pbkit.ir import HEAD_MAX_EXPONENT, THERMOMETER_PLANES, thermometer_thresholds
+
 from .quantizers import (
     fake_quant_to_grid,
     levels_ste,
     quantize_int8,
+    quantize_pow2,
     round_ste,
     sign_approx_ste,
     sign_identity_ste,
     sign_ste,
+    thermometer_planes,
 )
 
 MODELS = ("reactnet18", "birealnet18")  # ReActNet: learnable RSign thresholds; Bi-Real: sign at 0
@@ -39,6 +43,11 @@ BRANCH_STES = ("clipped", "identity", "approx")
 # Values the popbin branch adds: 2 = +-delta (one compare per output, the deck's PopBin); 3 = -delta, 0,
 # +delta (two compares per output, still no multiply). Only 2 exports today.
 BRANCH_LEVELS = (2, 3)
+# The stem: int8 = 3x3 conv of int8 weights on pixel - 128 (multiplies); bitplanes = the image as thermometer
+# bit planes (THERMOMETER_PLANES per colour channel), a binary 3x3 conv (XOR + popcount), thresholds.
+STEMS = ("int8", "bitplanes")
+# The head: int8 = FC with int8 weights (multiplies); shift = power-of-two weights, shifts and adds/subtracts.
+HEADS = ("int8", "shift")
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,8 @@ class ModelConfig:
     num_classes: int = 10
     branch_ste: str = "clipped"
     branch_levels: int = 2
+    stem: str = "int8"
+    head: str = "int8"
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -68,6 +79,10 @@ class ModelConfig:
             raise ValueError("branch_levels other than 2 need --mode popbin and the clipped branch STE")
         if self.branch_ste not in BRANCH_STES:
             raise ValueError(f"unknown branch STE {self.branch_ste!r}; available: {', '.join(BRANCH_STES)}")
+        if self.stem not in STEMS:
+            raise ValueError(f"unknown stem {self.stem!r}; available: {', '.join(STEMS)}")
+        if self.head not in HEADS:
+            raise ValueError(f"unknown head {self.head!r}; available: {', '.join(HEADS)}")
         c0 = 64 * self.width
         if self.width <= 0 or abs(c0 - round(c0)) > 1e-9:
             raise ValueError(f"width {self.width} gives C0 = 64 x {self.width} = {c0:g}: not a whole number")
@@ -81,7 +96,12 @@ class ModelConfig:
         return [c0, 2 * c0, 4 * c0, 8 * c0]
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The fields; `stem` and `head` only where not the default, so older configs and hashes stay as they were."""
+        d = asdict(self)
+        for name in ("stem", "head"):
+            if d[name] == "int8":
+                del d[name]
+        return d
 
 
 def pad_minus_one(x: torch.Tensor) -> torch.Tensor:
@@ -103,6 +123,35 @@ class Stem(nn.Module):
             return F.hardtanh(self.bn(F.conv2d(centered / 128.0, self.conv.weight, padding=1)))
         q, scale = quantize_int8(self.conv.weight, per_channel=True)
         y = self.bn(F.conv2d(centered, q * scale, padding=1))
+        levels = torch.clamp(round_ste(y * self.grid), -self.stem_max, self.stem_max)
+        return levels / self.grid
+
+
+class BitPlaneStem(nn.Module):
+    """Thermometer bit planes of the image, binary 3x3 conv (+-1 weights, -1 padding), BN, 2*stem_max+1 levels.
+
+    The conv sums exactly N = 9 x 3 x planes products of +-1 (p = N - 2 popcount on the device), so the
+    level thresholds fold onto p as the int8 stem's fold onto its sum.
+    """
+
+    def __init__(self, out_channels: int, grid: int, stem_max: int, quantized: bool = True,
+                 planes: int = THERMOMETER_PLANES) -> None:
+        super().__init__()
+        self.register_buffer("thresholds", torch.from_numpy(thermometer_thresholds(planes)), persistent=False)
+        self.planes = planes
+        self.weight = nn.Parameter(torch.randn(out_channels, 3 * planes, 3, 3) * 0.01)
+        self.bn = nn.BatchNorm2d(out_channels)
+        self.grid, self.stem_max, self.quantized = grid, stem_max, quantized
+
+    @property
+    def fan_in(self) -> int:
+        return 9 * 3 * self.planes
+
+    def forward(self, centered: torch.Tensor) -> torch.Tensor:
+        x = pad_minus_one(thermometer_planes(centered, self.thresholds))
+        if not self.quantized:  # the float teacher
+            return F.hardtanh(self.bn(F.conv2d(x, self.weight)))
+        y = self.bn(F.conv2d(x, sign_ste(self.weight)))
         levels = torch.clamp(round_ste(y * self.grid), -self.stem_max, self.stem_max)
         return levels / self.grid
 
@@ -205,7 +254,8 @@ class PopBinNet18(nn.Module):
         super().__init__()
         self.config = config
         channels = config.stage_channels()
-        self.stem = Stem(channels[0], config.grid, config.stem_max, quantized=config.mode != "real")
+        stem = BitPlaneStem if config.stem == "bitplanes" else Stem
+        self.stem = stem(channels[0], config.grid, config.stem_max, quantized=config.mode != "real")
         blocks, c_in, grid = [], channels[0], config.grid
         for stage, c_out in enumerate(channels):
             for i in range(4):
@@ -226,8 +276,14 @@ class PopBinNet18(nn.Module):
         pooled = x.mean(dim=(2, 3))
         if self.config.mode == "real":
             return self.fc(pooled)
-        q, scale = quantize_int8(self.fc.weight, per_channel=False)
+        q, scale = self.head_levels()
         return F.linear(pooled, q * scale, self.fc.bias)
+
+    def head_levels(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The head's integer weight levels (int8, or powers of two for `head="shift"`) and their scale."""
+        if self.config.head == "shift":
+            return quantize_pow2(self.fc.weight, HEAD_MAX_EXPONENT)
+        return quantize_int8(self.fc.weight, per_channel=False)
 
     def set_binary_weights(self, binary: bool) -> None:
         """Two-step training: False for step one (binary activations, real weights)."""

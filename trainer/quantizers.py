@@ -122,3 +122,29 @@ def quantize_int8(weight: torch.Tensor, per_channel: bool) -> tuple[torch.Tensor
     else:
         scale = (weight.detach().abs().amax().clamp_min(1e-8) / 127).reshape(1)
     return torch.clamp(round_ste(weight / scale), -127, 127), scale
+
+
+def quantize_pow2(weight: torch.Tensor, max_exponent: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Power-of-two levels {0, +-1, +-2, ..., +-2^max_exponent} (straight-through) and one scale for the tensor.
+
+    scale = max |w| / 2^max_exponent; a weight goes to sign(w) 2^e with e = round(log2(|w| / scale)) (rounded
+    in the log domain, half up), and to 0 where e < 0 (|w| / scale < 2^-1/2). The device applies each level as a
+    shift and an add or subtract. The gradient is the identity, as for `quantize_int8`.
+    """
+    scale = (weight.detach().abs().amax().clamp_min(1e-8) / 2**max_exponent).reshape(1)
+    ratio = weight.detach().abs() / scale
+    exponent = torch.floor(torch.log2(ratio.clamp_min(2.0**-30)) + 0.5).clamp(max=max_exponent)
+    levels = torch.where(exponent >= 0, torch.sign(weight.detach()) * 2.0**exponent, torch.zeros_like(ratio))
+    scaled = weight / scale
+    return scaled + (levels - scaled).detach(), scale
+
+
+def thermometer_planes(centered: torch.Tensor, thresholds: torch.Tensor) -> torch.Tensor:
+    """N x 3 x H x W images (pixel - 128) -> N x 3L x H x W planes of +-1: plane c L + k is +1 where pixel >= t_k.
+
+    `thresholds` holds the L pixel thresholds t_k (ascending, 1..255); a constant input, no gradient.
+    """
+    t = (thresholds.to(centered.dtype) - 128.0).view(1, 1, -1, 1, 1)
+    planes = torch.where(centered.unsqueeze(2) >= t, 1.0, -1.0).to(centered.dtype)
+    n, c, levels, h, w = planes.shape
+    return planes.reshape(n, c * levels, h, w)

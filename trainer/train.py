@@ -180,7 +180,8 @@ def _pick_device(opts: TrainOptions) -> torch.device:
 
 def _make_optimizer(model: PopBinNet18, opts: TrainOptions) -> torch.optim.Adam:
     """Adam; weight decay on real-valued parameters only (decay pulls latent binary weights to random flips)."""
-    binary = [p for n, p in model.named_parameters() if n.endswith(".weight") and p.dim() == 4 and "blocks" in n]
+    binary = [p for n, p in model.named_parameters()
+              if n.endswith(".weight") and p.dim() == 4 and ("blocks" in n or n == "stem.weight")]
     others = [p for p in model.parameters() if all(p is not b for b in binary)]
     return torch.optim.Adam([{"params": binary, "weight_decay": 0.0},
                              {"params": others, "weight_decay": opts.weight_decay}], lr=opts.lr)

@@ -1,5 +1,4 @@
-#include "pb_floor_shift.h"
-#include "pb_kernels.h"
+#include "pb_head_pool.h"
 
 int pb_head_sumpool_fc_path(const pb_head_params_t *p) {
     (void)p;
@@ -10,12 +9,7 @@ int pb_head_sumpool_fc(const pb_head_params_t *p, const pb_residual_t *x_hwc, in
                        int32_t *logits, uint32_t *class_index) {
     if (!p || !x_hwc || !pooled || !logits || !class_index) return PB_ERR_NULL;
     if (p->classes == 0 || p->pool_shift > 31) return PB_ERR_SHAPE;
-    for (int c = 0; c < p->channels; c++) pooled[c] = 0;
-    for (int i = 0; i < p->positions; i++)
-        for (int c = 0; c < p->channels; c++) pooled[c] += *x_hwc++;
-    /* The exporter chose pool_shift so that bias + W @ pooled provably stays in int32. */
-    if (p->pool_shift)
-        for (int c = 0; c < p->channels; c++) pooled[c] = pb_floor_shift(pooled[c], p->pool_shift);
+    pb_head_pool(p, x_hwc, pooled);
     const int8_t *w = p->weight;
     uint32_t best = 0;
     for (int k = 0; k < p->classes; k++) {

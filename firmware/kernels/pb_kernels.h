@@ -23,7 +23,8 @@
  * every stride is precomputed by the exporter into the parameter structs, loops only add.
  * The baseline's binconv3x3_requant multiplies once per output element by design: that
  * requantization multiply + shift is what PopBin removes, and what the comparison counts.
- * The stem and the head multiply (the int8 part; the fast stem with SMLAD, two MACs a step).
+ * The stem and the head multiply (the int8 part; the fast stem with SMLAD, two MACs a step), unless the model
+ * takes the bit-plane stem (pb_stem_bitplanes) and the shift head (pb_head_sumpool_shift): then nothing does.
  * Every function returns PB_OK or a negative PB_ERR_* status.
  */
 #ifndef PB_KERNELS_H
@@ -62,6 +63,25 @@ typedef struct {
 #define PB_STEM_ESTIMATE_WORDS 3  /* base, M, J0 of the level estimate: STEM_ESTIMATE_WORDS */
 #define PB_FAST_MAX_IN_WORDS 16u  /* the fast conv's scratch, 12 words per input word: FAST_MAX_IN_WORDS */
 #define PB_HALVES_MAX_CHANNELS 16 /* up to here a window takes half words: HALVES_MAX_CHANNELS */
+
+/* The bit-plane stem (pb_stem_bitplanes.c): thermometer planes of the image, binary 3x3 conv, levels. */
+typedef struct {
+    uint16_t height, width, out_channels; /* output = input size (3x3, pad 1 with black pixels, stride 1) */
+    uint16_t levels;                      /* thresholds per channel; level = -levels/2 + count */
+    uint16_t planes;                      /* thermometer planes per colour channel, 3 x planes <= 32 */
+    uint16_t fan_in;                      /* N = 9 x 3 x planes: s = N - 2 popcount */
+    uint32_t plane_pixels;                /* height x width: one colour plane of the CHW image */
+    /* Reference: [planes] ascending thresholds (plane c L + k is pixel[c] >= t_k); [Cout][9] weight words
+     * (ky, kx), bit c L + k; [Cout][levels] thresholds on s, ascending. */
+    const uint8_t *input_thresholds;
+    const uint32_t *weights;
+    const int32_t *thresholds;
+    /* Fast (codegen/pack.py bitstem_fast_tables) instead of the thresholds: [256] thermometer masks of a pixel
+     * value (the planes it sets), and [Cout][fan_in + 1] the level of every popcount; `weights` then holds
+     * [Cout][12] carry-save words. */
+    const uint16_t *input_masks;
+    const int8_t *level_table;
+} pb_bitstem_params_t;
 
 typedef struct {
     uint16_t height, width, channels, words; /* input residual size; words = ceil(channels/32) */
@@ -130,8 +150,10 @@ typedef struct {
  *   requant conv  Cin <= 16                                     requant/walk-halves-c      requant/walk-halves-c
  *                 1 .. 16 words                                 requant/walk-c             requant/walk-c
  *                 more than 16 words                            refused                    refused
+ *   bit stem      any (--stem bitplanes)                        bitstem/csa                bitstem/csa
  *   head          any                                           head                       head
- * The reference build (PB_KERNEL_FAST 0) takes "reference" in every kernel but the head. Lane pairs
+ *   shift head    any (--head shift)                            head/shift                 head/shift
+ * The reference build (PB_KERNEL_FAST 0) takes "reference" in every kernel but the two heads. Lane pairs
  * and the walk: pb_binconv3x3_popbin.c, pb_binconv_walk.h; their assembly: pb_popbin_channels_arm.h. */
 #define PB_KERNEL_PATHS(X)                                  \
     X(PB_PATH_REFERENCE, "reference")                       \
@@ -159,7 +181,9 @@ typedef struct {
     X(PB_PATH_REQUANT_HALVES_C, "requant/walk-halves-c")    \
     X(PB_PATH_REQUANT_C, "requant/walk-c")                  \
     X(PB_PATH_REFUSED, "refused")                           \
-    X(PB_PATH_HEAD, "head")
+    X(PB_PATH_HEAD, "head")                                 \
+    X(PB_PATH_BITSTEM_CSA, "bitstem/csa")                   \
+    X(PB_PATH_HEAD_SHIFT, "head/shift")
 
 enum {
 #define PB_PATH_ENUM(id, name) id,
@@ -170,6 +194,12 @@ enum {
 
 /* Stem: int8 3x3 conv on (pixel - 128), zero padding, then thermometer thresholds -> grid levels. */
 int pb_stem_conv_thermometer(const pb_stem_params_t *p, const uint8_t *image_chw, pb_residual_t *out_hwc);
+
+/* Bit-plane stem, no multiply: thermometer planes of the image into `planes` ((H+2) x (W+2) words, the
+ * caller's; the network lends it the bit buffer, which the first RSign overwrites), binary 3x3 conv by XOR +
+ * popcount, then level = -levels/2 + #{k : N - 2 popcount >= T[c,k]}. */
+int pb_stem_bitplanes(const pb_bitstem_params_t *p, const uint8_t *image_chw, uint32_t *planes,
+                      pb_residual_t *out_hwc);
 
 /* RSign: residual -> bits (with the zero border) for the next binary conv. */
 int pb_rsign_pack(const pb_rsign_params_t *p, const pb_residual_t *x_hwc, uint32_t *bits);
@@ -195,6 +225,11 @@ int pb_sumpool2x2_dup(const pb_sumpool_params_t *p, pb_residual_t *x_hwc);
 int pb_head_sumpool_fc(const pb_head_params_t *p, const pb_residual_t *x_hwc, int32_t *pooled_scratch,
                        int32_t *logits, uint32_t *class_index);
 
+/* Head without multiply (--head shift): sum over positions, pool shift, then every weight is a code c of
+ * p->weight: 0 adds nothing, +-(e + 1) adds or subtracts pooled << e (e <= 6); bias, argmax as above. */
+int pb_head_sumpool_shift(const pb_head_params_t *p, const pb_residual_t *x_hwc, int32_t *pooled_scratch,
+                          int32_t *logits, uint32_t *class_index);
+
 /* The path (PB_PATH_*) each kernel takes for these parameters in this build: the table above. */
 int pb_stem_conv_thermometer_path(const pb_stem_params_t *p);
 int pb_rsign_pack_path(const pb_rsign_params_t *p);
@@ -203,5 +238,7 @@ int pb_binconv3x3_ternary_path(const pb_binconv_params_t *p);
 int pb_binconv3x3_requant_path(const pb_binconv_params_t *p);
 int pb_sumpool2x2_dup_path(const pb_sumpool_params_t *p);
 int pb_head_sumpool_fc_path(const pb_head_params_t *p);
+int pb_stem_bitplanes_path(const pb_bitstem_params_t *p);
+int pb_head_sumpool_shift_path(const pb_head_params_t *p);
 
 #endif

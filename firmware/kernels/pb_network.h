@@ -18,8 +18,20 @@ typedef struct {
     pb_binconv_params_t conv;
 } pb_block_t;
 
+/* The multiply-free options (pb_model_config.h says which a model takes): the bit-plane stem instead of the
+ * int8 one (the table fills `bitstem`, `stem` stays empty), and the shift head (`head.weight` holds its codes). */
+#ifndef PB_MODEL_STEM_BITPLANES
+#define PB_MODEL_STEM_BITPLANES 0
+#endif
+#ifndef PB_MODEL_HEAD_SHIFT
+#define PB_MODEL_HEAD_SHIFT 0
+#endif
+
 typedef struct {
     pb_stem_params_t stem;
+#if PB_MODEL_STEM_BITPLANES
+    pb_bitstem_params_t bitstem;
+#endif
     const pb_block_t *blocks;
     uint16_t num_blocks;
     pb_head_params_t head;

@@ -60,14 +60,28 @@ int pb_kernel_case_run(uint32_t index, int32_t result[PB_KERNEL_RESULT_WORDS]) {
         status = pb_binconv3x3_requant(c->params, c->aux, load_input(c));
         path = pb_binconv3x3_requant_path(c->params);
         break;
-    case PB_CASE_HEAD: {
+    case PB_CASE_BITSTEM: {
+        /* the output first, then the planes the stem encodes (its scratch) */
+        const uint32_t out_words = (c->expected_count * (uint32_t)sizeof(pb_residual_t) + 3u) / 4u;
+        status = pb_stem_bitplanes(c->params, c->aux, pb_kernel_work + out_words,
+                                   (pb_residual_t *)(void *)pb_kernel_work);
+        path = pb_stem_bitplanes_path(c->params);
+        break;
+    }
+    case PB_CASE_HEAD:
+    case PB_CASE_HEAD_SHIFT: {
         /* pooled scratch first, then the class and the logits where the expected output has them */
         const pb_head_params_t *p = c->params;
         int32_t *out = (int32_t *)(void *)pb_kernel_work + p->channels;
         uint32_t class_index = 0;
-        status = pb_head_sumpool_fc(p, c->input, (int32_t *)(void *)pb_kernel_work, out + 1, &class_index);
+        if (c->kind == PB_CASE_HEAD) {
+            status = pb_head_sumpool_fc(p, c->input, (int32_t *)(void *)pb_kernel_work, out + 1, &class_index);
+            path = pb_head_sumpool_fc_path(p);
+        } else {
+            status = pb_head_sumpool_shift(p, c->input, (int32_t *)(void *)pb_kernel_work, out + 1, &class_index);
+            path = pb_head_sumpool_shift_path(p);
+        }
         out[0] = (int32_t)class_index;
-        path = pb_head_sumpool_fc_path(p);
         size = sizeof(int32_t);
         got = out;
         break;

@@ -9,7 +9,10 @@
 #include "pb_kernels.h"
 
 /* Case kinds, in the order of tests/kernel_vectors.py KINDS. */
-enum { PB_CASE_STEM, PB_CASE_RSIGN, PB_CASE_SUMPOOL, PB_CASE_POPBIN, PB_CASE_REQUANT, PB_CASE_HEAD, PB_CASE_TERNARY };
+enum {
+    PB_CASE_STEM, PB_CASE_RSIGN, PB_CASE_SUMPOOL, PB_CASE_POPBIN, PB_CASE_REQUANT, PB_CASE_HEAD, PB_CASE_TERNARY,
+    PB_CASE_BITSTEM, PB_CASE_HEAD_SHIFT
+};
 
 typedef struct {
     uint8_t kind;                /* PB_CASE_* */

@@ -13,13 +13,14 @@
 _Static_assert(PB_PATH_LANE1_C == PB_PATH_LANE1_ROW4_ASM + 4 && PB_PATH_LANE2_ROW4_ASM == PB_PATH_LANE1_C + 1 &&
                    PB_PATH_LANE2_C == PB_PATH_LANE2_ROW4_ASM + 4,
                "lane-pair paths out of order");
-#define PB_LANE_ROW4 0
-#define PB_LANE_ROW2 1
+#define PB_LANE_ROW4   0
+#define PB_LANE_ROW2   1
 #define PB_LANE_PIXEL2 2
 #define PB_LANE_PIXEL1 3
-#define PB_LANE_C 4
+#define PB_LANE_C      4
 
-static inline __attribute__((always_inline)) int popbin_path(const pb_binconv_params_t *p) {
+static inline __attribute__((always_inline)) int popbin_path(const pb_binconv_params_t *p)
+{
 #if !PB_KERNEL_FAST
     (void)p;
     return PB_PATH_REFERENCE;
@@ -28,48 +29,59 @@ static inline __attribute__((always_inline)) int popbin_path(const pb_binconv_pa
         const int base = p->in_channels > PB_HALVES_MAX_CHANNELS ? PB_PATH_LANE2_ROW4_ASM : PB_PATH_LANE1_ROW4_ASM;
 #if PB_POPBIN_ASM
         const int out_c = p->out_channels, pairs = out_c >> 1;
-        if (pairs && !(out_c & 3) && p->out_width) return base + ((out_c & 7) ? PB_LANE_ROW2 : PB_LANE_ROW4);
-        if (pairs) return base + ((pairs & 1) ? PB_LANE_PIXEL1 : PB_LANE_PIXEL2);
+        if (pairs && !(out_c & 3) && p->out_width)
+            return base + ((out_c & 7) ? PB_LANE_ROW2 : PB_LANE_ROW4);
+        if (pairs)
+            return base + ((pairs & 1) ? PB_LANE_PIXEL1 : PB_LANE_PIXEL2);
 #endif
         return base + PB_LANE_C;
     }
-    if (p->in_words > PB_FAST_MAX_IN_WORDS) return PB_PATH_REFUSED;
+    if (p->in_words > PB_FAST_MAX_IN_WORDS)
+        return PB_PATH_REFUSED;
 #if PB_POPBIN_ASM
-    if (p->out_channels >= 2 && p->in_words == 2) return PB_PATH_WALK_W2_ASM;
-    if (p->out_channels >= 2 && p->in_words == 4) return PB_PATH_WALK_W4_ASM;
+    if (p->out_channels >= 2 && p->in_words == 2)
+        return PB_PATH_WALK_W2_ASM;
+    if (p->out_channels >= 2 && p->in_words == 4)
+        return PB_PATH_WALK_W4_ASM;
 #endif
     return PB_PATH_WALK_C;
 #endif
 }
 
-int pb_binconv3x3_popbin_path(const pb_binconv_params_t *p) {
+int pb_binconv3x3_popbin_path(const pb_binconv_params_t *p)
+{
     return p ? popbin_path(p) : PB_PATH_REFUSED;
 }
 
 /* Ternary blocks take the same paths: only the branch differs. */
-int pb_binconv3x3_ternary_path(const pb_binconv_params_t *p) {
+int pb_binconv3x3_ternary_path(const pb_binconv_params_t *p)
+{
     return p ? popbin_path(p) : PB_PATH_REFUSED;
 }
 
 /* What a popcount adds: +delta up to the plus threshold, else -delta; ternary: 0 up to the zero threshold
  * first, that is delta * ((count <= plus) + (count <= zero) - 1) with two compares and no multiply. */
 static inline __attribute__((always_inline)) int32_t popbin_level(int32_t count, int32_t plus, int32_t zero,
-                                                                  int32_t delta, int ternary) {
-    if (count <= plus) return delta;
+                                                                  int32_t delta, int ternary)
+{
+    if (count <= plus)
+        return delta;
     return ternary && count <= zero ? 0 : -delta;
 }
 
 /* PopBin: the popcount itself is binarized; the branch adds +-delta, no scaling. The fast
  * layout keeps the thresholds of two channels, as int16, after their weights (one word of tail;
  * ternary: two, the plus thresholds, then the zero ones). */
-static inline __attribute__((always_inline)) int32_t popbin_branch(const pb_binconv_params_t *p, int o,
-                                                                   uint32_t count, const uint32_t *tail) {
+static inline __attribute__((always_inline)) int32_t popbin_branch(const pb_binconv_params_t *p, int o, uint32_t count,
+                                                                   const uint32_t *tail)
+{
     const int32_t threshold = PB_KERNEL_FAST ? (int16_t)(tail[0] >> ((o & 1) << 4)) : p->popcount_threshold[o];
     return popbin_level((int32_t)count, threshold, 0, p->delta, 0);
 }
 
-static inline __attribute__((always_inline)) int32_t ternary_branch(const pb_binconv_params_t *p, int o,
-                                                                    uint32_t count, const uint32_t *tail) {
+static inline __attribute__((always_inline)) int32_t ternary_branch(const pb_binconv_params_t *p, int o, uint32_t count,
+                                                                    const uint32_t *tail)
+{
 #if PB_KERNEL_FAST
     const int half = (o & 1) << 4;
     const int32_t plus = (int16_t)(tail[0] >> half), zero = (int16_t)(tail[1] >> half);
@@ -85,19 +97,25 @@ static inline __attribute__((always_inline)) int32_t ternary_branch(const pb_bin
  * lane pairs); else the C loop. `delta2` holds delta in both halves. */
 static inline __attribute__((always_inline)) int popbin_levels_channels(const uint32_t *d, const uint32_t **wt,
                                                                         pb_residual_t **x, pb_residual_t *x_pairs_end,
-                                                                        uint32_t delta2, uint32_t in_words,
-                                                                        int halves, int ternary) {
-    if (halves) return 0; /* not reached: popbin windows of at most 16 channels take the lane pairs */
-    if (in_words == 2) pb_popbin_pairs_w2(d, wt, x, x_pairs_end, delta2, ternary);
-    else if (in_words == 4) pb_popbin_pairs_w4(d, wt, x, x_pairs_end, delta2, ternary);
-    else return 0;
+                                                                        uint32_t delta2, uint32_t in_words, int halves,
+                                                                        int ternary)
+{
+    if (halves)
+        return 0; /* not reached: popbin windows of at most 16 channels take the lane pairs */
+    if (in_words == 2)
+        pb_popbin_pairs_w2(d, wt, x, x_pairs_end, delta2, ternary);
+    else if (in_words == 4)
+        pb_popbin_pairs_w4(d, wt, x, x_pairs_end, delta2, ternary);
+    else
+        return 0;
     return 1;
 }
 
 static inline __attribute__((always_inline)) int popbin_channels(const uint32_t *d, const uint32_t **wt,
                                                                  pb_residual_t **x, pb_residual_t *x_pairs_end,
                                                                  int even_pairs, uint32_t delta2, uint32_t in_words,
-                                                                 int halves) {
+                                                                 int halves)
+{
     (void)even_pairs;
     return popbin_levels_channels(d, wt, x, x_pairs_end, delta2, in_words, halves, 0);
 }
@@ -105,7 +123,8 @@ static inline __attribute__((always_inline)) int popbin_channels(const uint32_t 
 static inline __attribute__((always_inline)) int ternary_channels(const uint32_t *d, const uint32_t **wt,
                                                                   pb_residual_t **x, pb_residual_t *x_pairs_end,
                                                                   int even_pairs, uint32_t delta2, uint32_t in_words,
-                                                                  int halves) {
+                                                                  int halves)
+{
     (void)even_pairs;
     return popbin_levels_channels(d, wt, x, x_pairs_end, delta2, in_words, halves, 1);
 }
@@ -123,15 +142,18 @@ static inline __attribute__((always_inline)) int ternary_channels(const uint32_t
  * and one count (pb_count9_bytes per stream) then serves two channels: their popcounts are the sums of
  * bytes 0-1 and of bytes 2-3. Per pair the stream holds 12 words per stream and both thresholds
  * (int16, the even one low); a ternary pair its plus thresholds, then its zero thresholds. */
-PB_INLINE uint32_t pb_lane_dup(uint32_t h) {
+PB_INLINE uint32_t pb_lane_dup(uint32_t h)
+{
     return h | (h >> 8) | (h << 24);
 }
 
-PB_INLINE uint32_t pb_ror16(uint32_t a) {
+PB_INLINE uint32_t pb_ror16(uint32_t a)
+{
     return a >> 16 | a << 16;
 }
 
-PB_INLINE void pb_derive_lane_pairs(uint32_t *d, const uint32_t *win, uint32_t row, int two_streams) {
+PB_INLINE void pb_derive_lane_pairs(uint32_t *d, const uint32_t *win, uint32_t row, int two_streams)
+{
     for (int ky = 0; ky < 3; ky++, win += row, d += 4) {
         if (two_streams) {
             pb_derive3(d, win[0], win[1], win[2]);
@@ -144,25 +166,29 @@ PB_INLINE void pb_derive_lane_pairs(uint32_t *d, const uint32_t *win, uint32_t r
 
 /* x[0] (and x[1] unless `last`) +-delta (or 0) from the byte sums v of a pair and its threshold words. */
 PB_INLINE void pb_lane_pair_branch(uint32_t v, const uint32_t *tail, int32_t delta, pb_residual_t *x, int last,
-                                   int ternary) {
+                                   int ternary)
+{
     const uint32_t t = tail[0], z = ternary ? tail[1] : 0;
     const int32_t even = (int32_t)((v & 0xFFu) + ((v >> 8) & 0xFFu));
     x[0] = (pb_residual_t)(x[0] + popbin_level(even, (int16_t)(t & 0xFFFFu), (int16_t)(z & 0xFFFFu), delta, ternary));
-    if (last) return;
+    if (last)
+        return;
     const int32_t odd = (int32_t)(((v >> 16) & 0xFFu) + (v >> 24));
     x[1] = (pb_residual_t)(x[1] + popbin_level(odd, (int16_t)(t >> 16), (int16_t)(z >> 16), delta, ternary));
 }
 
 /* The byte sums of a pair: per stream at most 72 a byte, so two streams still fit. */
-PB_INLINE uint32_t pb_lane_pair_count(const uint32_t *d, const uint32_t *wt, int two_streams) {
+PB_INLINE uint32_t pb_lane_pair_count(const uint32_t *d, const uint32_t *wt, int two_streams)
+{
     const uint32_t v = pb_count9_bytes(d, wt);
     return two_streams ? v + pb_count9_bytes(d + 12, wt + 12) : v;
 }
 
 /* One call site per kernel only: inlined twice, for one and for two streams, the row assembly would
  * leave gcc no register for its operands. `path` is popbin_path's; `ternary` a constant. */
-PB_INLINE void popbin_lane_pairs(const pb_binconv_params_t *p, const uint32_t *bits, pb_residual_t *x,
-                                 const int path, const int ternary) {
+PB_INLINE void popbin_lane_pairs(const pb_binconv_params_t *p, const uint32_t *bits, pb_residual_t *x, const int path,
+                                 const int ternary)
+{
     const int two_streams = path >= PB_PATH_LANE2_ROW4_ASM;
     const int loop = path - (two_streams ? PB_PATH_LANE2_ROW4_ASM : PB_PATH_LANE1_ROW4_ASM);
     (void)loop; /* the C build has one loop */
@@ -220,17 +246,20 @@ PB_INLINE void popbin_lane_pairs(const pb_binconv_params_t *p, const uint32_t *b
 
 /* Both kernels: `ternary` is a constant, so each compiles to its own flat loops. */
 #if PB_POPBIN_ASM
-#define PB_POPBIN_WALK(branch, tail_words, channels)                                               \
-    pb_binconv_walk(p, bits, x_hwc, branch, tail_words, channels,                                  \
+#define PB_POPBIN_WALK(branch, tail_words, channels)                                                                   \
+    pb_binconv_walk(p, bits, x_hwc, branch, tail_words, channels,                                                      \
                     ((uint32_t)p->delta & 0xFFFFu) | (uint32_t)p->delta << 16)
 #else
 #define PB_POPBIN_WALK(branch, tail_words, channels) pb_binconv_walk(p, bits, x_hwc, branch, tail_words, 0, 0)
 #endif
 
-int pb_binconv3x3_popbin(const pb_binconv_params_t *p, const uint32_t *bits, pb_residual_t *x_hwc) {
-    if (!p || !bits || !x_hwc) return PB_ERR_NULL;
+int pb_binconv3x3_popbin(const pb_binconv_params_t *p, const uint32_t *bits, pb_residual_t *x_hwc)
+{
+    if (!p || !bits || !x_hwc)
+        return PB_ERR_NULL;
     const int path = popbin_path(p);
-    if (path == PB_PATH_REFUSED) return PB_ERR_SHAPE;
+    if (path == PB_PATH_REFUSED)
+        return PB_ERR_SHAPE;
 #if PB_KERNEL_FAST
     if (p->in_words == 1) {
         popbin_lane_pairs(p, bits, x_hwc, path, 0);
@@ -240,11 +269,15 @@ int pb_binconv3x3_popbin(const pb_binconv_params_t *p, const uint32_t *bits, pb_
     return PB_POPBIN_WALK(popbin_branch, 1, popbin_channels);
 }
 
-int pb_binconv3x3_ternary(const pb_binconv_params_t *p, const uint32_t *bits, pb_residual_t *x_hwc) {
-    if (!p || !bits || !x_hwc) return PB_ERR_NULL;
-    if (!PB_KERNEL_FAST && (!p->popcount_threshold || !p->zero_threshold)) return PB_ERR_NULL;
+int pb_binconv3x3_ternary(const pb_binconv_params_t *p, const uint32_t *bits, pb_residual_t *x_hwc)
+{
+    if (!p || !bits || !x_hwc)
+        return PB_ERR_NULL;
+    if (!PB_KERNEL_FAST && (!p->popcount_threshold || !p->zero_threshold))
+        return PB_ERR_NULL;
     const int path = popbin_path(p);
-    if (path == PB_PATH_REFUSED) return PB_ERR_SHAPE;
+    if (path == PB_PATH_REFUSED)
+        return PB_ERR_SHAPE;
 #if PB_KERNEL_FAST
     if (p->in_words == 1) {
         popbin_lane_pairs(p, bits, x_hwc, path, 1);

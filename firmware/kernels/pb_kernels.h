@@ -34,10 +34,10 @@
 
 #include "pb_model_config.h" /* PB_RESIDUAL_BITS, PB_KERNEL_FAST */
 
-#define PB_OK 0
-#define PB_ERR_NULL (-1)
+#define PB_OK        0
+#define PB_ERR_NULL  (-1)
 #define PB_ERR_SHAPE (-2)
-#define PB_ERR_KIND (-3) /* a block kind this build does not know (firmware older than the export) */
+#define PB_ERR_KIND  (-3) /* a block kind this build does not know (firmware older than the export) */
 
 #if PB_RESIDUAL_BITS == 16
 typedef int16_t pb_residual_t;
@@ -59,10 +59,10 @@ typedef struct {
 } pb_stem_params_t;
 
 /* Layout constants the exporter shares (codegen/pack.py; tests/test_pack.py holds them equal). */
-#define PB_STEM_PAIRS 14          /* 27 taps in int16 pairs: STEM_FAST_PAIRS */
-#define PB_STEM_ESTIMATE_WORDS 3  /* base, M, J0 of the level estimate: STEM_ESTIMATE_WORDS */
-#define PB_FAST_MAX_IN_WORDS 16u  /* the fast conv's scratch, 12 words per input word: FAST_MAX_IN_WORDS */
-#define PB_HALVES_MAX_CHANNELS 16 /* up to here a window takes half words: HALVES_MAX_CHANNELS */
+#define PB_STEM_PAIRS          14  /* 27 taps in int16 pairs: STEM_FAST_PAIRS */
+#define PB_STEM_ESTIMATE_WORDS 3   /* base, M, J0 of the level estimate: STEM_ESTIMATE_WORDS */
+#define PB_FAST_MAX_IN_WORDS   16u /* the fast conv's scratch, 12 words per input word: FAST_MAX_IN_WORDS */
+#define PB_HALVES_MAX_CHANNELS 16  /* up to here a window takes half words: HALVES_MAX_CHANNELS */
 
 /* The bit-plane stem (pb_stem_bitplanes.c): thermometer planes of the image, binary 3x3 conv, levels. */
 typedef struct {
@@ -92,23 +92,23 @@ typedef struct {
 
 typedef struct {
     uint16_t out_height, out_width, out_channels, in_words;
-    uint32_t window_words;      /* 3 * in_words: one row of the 3x3 window, contiguous */
-    uint32_t padded_row_words;  /* (in_width + 2) * in_words */
-    uint32_t step_words;        /* stride * in_words: next output column */
-    uint32_t row_step_words;    /* stride * padded_row_words: next output row */
-    const uint32_t *weights;    /* [Cout][3][3][in_words]; the fast kernel's layout: pb_binconv_walk.h */
+    uint32_t window_words;     /* 3 * in_words: one row of the 3x3 window, contiguous */
+    uint32_t padded_row_words; /* (in_width + 2) * in_words */
+    uint32_t step_words;       /* stride * in_words: next output column */
+    uint32_t row_step_words;   /* stride * padded_row_words: next output row */
+    const uint32_t *weights;   /* [Cout][3][3][in_words]; the fast kernel's layout: pb_binconv_walk.h */
     /* PopBin (binconv3x3_popbin, binconv3x3_ternary): */
-    int32_t delta;              /* added when the popcount passes the threshold, else subtracted */
+    int32_t delta;                     /* added when the popcount passes the threshold, else subtracted */
     const int32_t *popcount_threshold; /* [Cout]: +delta when popcount(a ^ w) <= threshold */
     /* Ternary only, [Cout], >= popcount_threshold: 0 when popcount_threshold < popcount <= zero_threshold,
      * -delta above. The fast layout holds both thresholds in the weight stream instead (NULL here). */
     const int32_t *zero_threshold;
     /* Baseline (binconv3x3_requant); 0 / NULL in popbin blocks, whose tables do not name them: */
-    int32_t fan_in;             /* N = 9 * in_channels: p = N - 2 * popcount(a ^ w) */
-    uint32_t shift;             /* branch = (p * multiplier + bias) >> shift, flooring */
-    const int32_t *multiplier;  /* [Cout] */
-    const int32_t *bias;        /* [Cout], BN's shift and the rounding offset folded in */
-    uint16_t in_channels;       /* the fast kernel's weight layout depends on it (pb_binconv_walk.h) */
+    int32_t fan_in;            /* N = 9 * in_channels: p = N - 2 * popcount(a ^ w) */
+    uint32_t shift;            /* branch = (p * multiplier + bias) >> shift, flooring */
+    const int32_t *multiplier; /* [Cout] */
+    const int32_t *bias;       /* [Cout], BN's shift and the rounding offset folded in */
+    uint16_t in_channels;      /* the fast kernel's weight layout depends on it (pb_binconv_walk.h) */
 } pb_binconv_params_t;
 
 typedef struct {
@@ -155,41 +155,41 @@ typedef struct {
  *   shift head    any (--head shift)                            head/shift                 head/shift
  * The reference build (PB_KERNEL_FAST 0) takes "reference" in every kernel but the two heads. Lane pairs
  * and the walk: pb_binconv3x3_popbin.c, pb_binconv_walk.h; their assembly: pb_popbin_channels_arm.h. */
-#define PB_KERNEL_PATHS(X)                                  \
-    X(PB_PATH_REFERENCE, "reference")                       \
-    X(PB_PATH_STEM_ESTIMATE_ASM, "stem/estimate-asm")       \
-    X(PB_PATH_STEM_LEVELS8_ASM, "stem/levels8-asm")         \
-    X(PB_PATH_STEM_C, "stem/c")                             \
-    X(PB_PATH_RSIGN_16, "rsign/16")                         \
-    X(PB_PATH_RSIGN_WORDS, "rsign/words")                   \
-    X(PB_PATH_RSIGN_ANY, "rsign/any")                       \
-    X(PB_PATH_SUMPOOL_PAIRS, "sumpool/pairs")               \
-    X(PB_PATH_SUMPOOL_ANY, "sumpool/any")                   \
-    X(PB_PATH_LANE1_ROW4_ASM, "popbin/lane1-row4-asm")      \
-    X(PB_PATH_LANE1_ROW2_ASM, "popbin/lane1-row2-asm")      \
-    X(PB_PATH_LANE1_PIXEL2_ASM, "popbin/lane1-pixel2-asm")  \
-    X(PB_PATH_LANE1_PIXEL1_ASM, "popbin/lane1-pixel1-asm")  \
-    X(PB_PATH_LANE1_C, "popbin/lane1-c")                    \
-    X(PB_PATH_LANE2_ROW4_ASM, "popbin/lane2-row4-asm")      \
-    X(PB_PATH_LANE2_ROW2_ASM, "popbin/lane2-row2-asm")      \
-    X(PB_PATH_LANE2_PIXEL2_ASM, "popbin/lane2-pixel2-asm")  \
-    X(PB_PATH_LANE2_PIXEL1_ASM, "popbin/lane2-pixel1-asm")  \
-    X(PB_PATH_LANE2_C, "popbin/lane2-c")                    \
-    X(PB_PATH_WALK_W2_ASM, "popbin/walk-w2-asm")            \
-    X(PB_PATH_WALK_W4_ASM, "popbin/walk-w4-asm")            \
-    X(PB_PATH_WALK_C, "popbin/walk-c")                      \
-    X(PB_PATH_REQUANT_HALVES_C, "requant/walk-halves-c")    \
-    X(PB_PATH_REQUANT_C, "requant/walk-c")                  \
-    X(PB_PATH_REFUSED, "refused")                           \
-    X(PB_PATH_HEAD, "head")                                 \
-    X(PB_PATH_BITSTEM_CSA, "bitstem/csa")                   \
+#define PB_KERNEL_PATHS(X)                                                                                             \
+    X(PB_PATH_REFERENCE, "reference")                                                                                  \
+    X(PB_PATH_STEM_ESTIMATE_ASM, "stem/estimate-asm")                                                                  \
+    X(PB_PATH_STEM_LEVELS8_ASM, "stem/levels8-asm")                                                                    \
+    X(PB_PATH_STEM_C, "stem/c")                                                                                        \
+    X(PB_PATH_RSIGN_16, "rsign/16")                                                                                    \
+    X(PB_PATH_RSIGN_WORDS, "rsign/words")                                                                              \
+    X(PB_PATH_RSIGN_ANY, "rsign/any")                                                                                  \
+    X(PB_PATH_SUMPOOL_PAIRS, "sumpool/pairs")                                                                          \
+    X(PB_PATH_SUMPOOL_ANY, "sumpool/any")                                                                              \
+    X(PB_PATH_LANE1_ROW4_ASM, "popbin/lane1-row4-asm")                                                                 \
+    X(PB_PATH_LANE1_ROW2_ASM, "popbin/lane1-row2-asm")                                                                 \
+    X(PB_PATH_LANE1_PIXEL2_ASM, "popbin/lane1-pixel2-asm")                                                             \
+    X(PB_PATH_LANE1_PIXEL1_ASM, "popbin/lane1-pixel1-asm")                                                             \
+    X(PB_PATH_LANE1_C, "popbin/lane1-c")                                                                               \
+    X(PB_PATH_LANE2_ROW4_ASM, "popbin/lane2-row4-asm")                                                                 \
+    X(PB_PATH_LANE2_ROW2_ASM, "popbin/lane2-row2-asm")                                                                 \
+    X(PB_PATH_LANE2_PIXEL2_ASM, "popbin/lane2-pixel2-asm")                                                             \
+    X(PB_PATH_LANE2_PIXEL1_ASM, "popbin/lane2-pixel1-asm")                                                             \
+    X(PB_PATH_LANE2_C, "popbin/lane2-c")                                                                               \
+    X(PB_PATH_WALK_W2_ASM, "popbin/walk-w2-asm")                                                                       \
+    X(PB_PATH_WALK_W4_ASM, "popbin/walk-w4-asm")                                                                       \
+    X(PB_PATH_WALK_C, "popbin/walk-c")                                                                                 \
+    X(PB_PATH_REQUANT_HALVES_C, "requant/walk-halves-c")                                                               \
+    X(PB_PATH_REQUANT_C, "requant/walk-c")                                                                             \
+    X(PB_PATH_REFUSED, "refused")                                                                                      \
+    X(PB_PATH_HEAD, "head")                                                                                            \
+    X(PB_PATH_BITSTEM_CSA, "bitstem/csa")                                                                              \
     X(PB_PATH_HEAD_SHIFT, "head/shift")
 
 enum {
 #define PB_PATH_ENUM(id, name) id,
     PB_KERNEL_PATHS(PB_PATH_ENUM)
 #undef PB_PATH_ENUM
-    PB_PATH_COUNT
+        PB_PATH_COUNT
 };
 
 /* Stem: int8 3x3 conv on (pixel - 128), zero padding, then thermometer thresholds -> grid levels. */
@@ -198,8 +198,7 @@ int pb_stem_conv_thermometer(const pb_stem_params_t *p, const uint8_t *image_chw
 /* Bit-plane stem, no multiply: thermometer planes of the image into `planes` ((H+2) x (W+2) words, the
  * caller's; the network lends it the bit buffer, which the first RSign overwrites), binary 3x3 conv by XOR +
  * popcount, then level = -levels/2 + #{k : N - 2 popcount >= T[c,k]}. */
-int pb_stem_bitplanes(const pb_bitstem_params_t *p, const uint8_t *image_chw, uint32_t *planes,
-                      pb_residual_t *out_hwc);
+int pb_stem_bitplanes(const pb_bitstem_params_t *p, const uint8_t *image_chw, uint32_t *planes, pb_residual_t *out_hwc);
 
 /* RSign: residual -> bits (with the zero border) for the next binary conv. */
 int pb_rsign_pack(const pb_rsign_params_t *p, const pb_residual_t *x_hwc, uint32_t *bits);
@@ -222,8 +221,8 @@ int pb_sumpool2x2_dup(const pb_sumpool_params_t *p, pb_residual_t *x_hwc);
 
 /* Head: sum over positions, a flooring shift by pool_shift, int8 FC, argmax with ties to the
  * lowest index. pooled_scratch holds `channels` int32 (the caller owns all memory). */
-int pb_head_sumpool_fc(const pb_head_params_t *p, const pb_residual_t *x_hwc, int32_t *pooled_scratch,
-                       int32_t *logits, uint32_t *class_index);
+int pb_head_sumpool_fc(const pb_head_params_t *p, const pb_residual_t *x_hwc, int32_t *pooled_scratch, int32_t *logits,
+                       uint32_t *class_index);
 
 /* Head without multiply (--head shift): sum over positions, pool shift, then every weight is a code c of
  * p->weight: 0 adds nothing, +-(e + 1) adds or subtracts pooled << e (e <= 6); bias, argmax as above. */

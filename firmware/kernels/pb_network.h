@@ -7,7 +7,7 @@
 /* Which conv a block runs: its branch is +-delta (PopBin), +-delta or 0 (ternary PopBin) or a requantized p
  * (the baseline).
  * PB_BLOCK_POPBIN is 0, so the popbin tables the exporter writes need not name it. */
-#define PB_BLOCK_POPBIN 0u
+#define PB_BLOCK_POPBIN  0u
 #define PB_BLOCK_REQUANT 1u
 #define PB_BLOCK_TERNARY 2u
 
@@ -50,7 +50,7 @@ typedef struct {
     void *hook_context;
 } pb_workspace_t;
 
-int pb_network_run(const pb_network_t *net, const pb_workspace_t *ws, const uint8_t *image_chw,
-                   int32_t *logits, uint32_t *class_index);
+int pb_network_run(const pb_network_t *net, const pb_workspace_t *ws, const uint8_t *image_chw, int32_t *logits,
+                   uint32_t *class_index);
 
 #endif

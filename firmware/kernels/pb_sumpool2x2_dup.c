@@ -8,18 +8,21 @@
 #if PB_KERNEL_FAST && PB_RESIDUAL_BITS == 16
 /* Two adjacent int16 channels as one word, and back. The builtin, not memcpy: with
  * -ffreestanding gcc would call the library for these four bytes. */
-static inline __attribute__((always_inline)) uint32_t load2(const pb_residual_t *x) {
+static inline __attribute__((always_inline)) uint32_t load2(const pb_residual_t *x)
+{
     uint32_t v;
     __builtin_memcpy(&v, x, sizeof v);
     return v;
 }
 
-static inline __attribute__((always_inline)) void store2(pb_residual_t *x, uint32_t v) {
+static inline __attribute__((always_inline)) void store2(pb_residual_t *x, uint32_t v)
+{
     __builtin_memcpy(x, &v, sizeof v);
 }
 
 /* a + b in each int16 half. No half overflows: the static bound covers the pooled sum. */
-static inline __attribute__((always_inline)) uint32_t add2(uint32_t a, uint32_t b) {
+static inline __attribute__((always_inline)) uint32_t add2(uint32_t a, uint32_t b)
+{
 #if defined(__ARM_FEATURE_SIMD32)
     return (uint32_t)__sadd16((int16x2_t)a, (int16x2_t)b);
 #else
@@ -29,8 +32,9 @@ static inline __attribute__((always_inline)) uint32_t add2(uint32_t a, uint32_t 
 
 /* Two pairs of channels of one output pixel (4 int16, word-aligned: the residual is, and c and the
  * row are even) from the four input pixels at s, s + c, s + row, s + row + c: LDRDs and STRDs. */
-static inline __attribute__((always_inline)) void pool_two_pairs(pb_residual_t *dst, const pb_residual_t *s,
-                                                                 uint32_t c, uint32_t row) {
+static inline __attribute__((always_inline)) void pool_two_pairs(pb_residual_t *dst, const pb_residual_t *s, uint32_t c,
+                                                                 uint32_t row)
+{
     const uint32_t *a = (const uint32_t *)(const void *)s, *b = (const uint32_t *)(const void *)(s + c);
     const uint32_t *e = (const uint32_t *)(const void *)(s + row), *f = (const uint32_t *)(const void *)(s + row + c);
     uint32_t a0, a1, b0, b1, e0, e1, f0, f1;
@@ -46,7 +50,8 @@ static inline __attribute__((always_inline)) void pool_two_pairs(pb_residual_t *
 #endif
 
 /* The path of a shape (pb_kernels.h's table): two channels a step where the count is even. */
-static inline __attribute__((always_inline)) int sumpool_path(const pb_sumpool_params_t *p) {
+static inline __attribute__((always_inline)) int sumpool_path(const pb_sumpool_params_t *p)
+{
 #if PB_KERNEL_FAST && PB_RESIDUAL_BITS == 16
     return (p->channels & 1) ? PB_PATH_SUMPOOL_ANY : PB_PATH_SUMPOOL_PAIRS;
 #elif PB_KERNEL_FAST
@@ -58,7 +63,8 @@ static inline __attribute__((always_inline)) int sumpool_path(const pb_sumpool_p
 #endif
 }
 
-int pb_sumpool2x2_dup_path(const pb_sumpool_params_t *p) {
+int pb_sumpool2x2_dup_path(const pb_sumpool_params_t *p)
+{
     return p ? sumpool_path(p) : PB_PATH_SUMPOOL_ANY;
 }
 
@@ -67,8 +73,10 @@ int pb_sumpool2x2_dup_path(const pb_sumpool_params_t *p) {
  * for oy > 0 every write lands below the rows still to be read. The fast path takes four
  * channels at a time (two int16 pairs by LDRD), then a last pair where the count is 2 mod 4 (an even
  * count, so that no pair crosses into the next pixel), which keeps that order step by step. */
-int pb_sumpool2x2_dup(const pb_sumpool_params_t *p, pb_residual_t *x_hwc) {
-    if (!p || !x_hwc) return PB_ERR_NULL;
+int pb_sumpool2x2_dup(const pb_sumpool_params_t *p, pb_residual_t *x_hwc)
+{
+    if (!p || !x_hwc)
+        return PB_ERR_NULL;
     const int c = p->channels;
 #if PB_KERNEL_FAST && PB_RESIDUAL_BITS == 16
     const int pairs = sumpool_path(p) == PB_PATH_SUMPOOL_PAIRS;

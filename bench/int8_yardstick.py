@@ -65,7 +65,8 @@ def _classes(report: Path, n: int) -> np.ndarray:
     out = np.full(n, -1)
     for line in report.with_suffix(".images.jsonl").read_text().splitlines():
         row = json.loads(line)
-        out[row["index"]] = row["class"]
+        if "index" in row:  # the first line is the report's header (model, data, options), not an image
+            out[row["index"]] = row["class"]
     return out
 
 

@@ -185,7 +185,7 @@ def ratios(rows: list[dict]) -> str:
 
 def main() -> int:
     from pbkit.trainer.data import load_split
-    from pbkit.zoo import default_model
+    from pbkit.zoo import default_model, resolve_checkpoint
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -194,7 +194,8 @@ def main() -> int:
                         help="cifar-10-batches-py folder (default ../shared/cifar10/cifar-10-batches-py)")
     parser.add_argument("--boards", nargs="+", default=list(BOARDS), help=f"default: {' '.join(BOARDS)}")
     parser.add_argument("--checkpoint", action="append", default=None,
-                        help="pbkit checkpoint to run beside it (repeatable; default: the shipped model)")
+                        help="pbkit checkpoint or shipped model name to run beside it (repeatable; default: "
+                             "the default shipped model)")
     parser.add_argument("--images", type=int, default=None,
                         help="run the first N test images on the boards instead of MLPerf's 200")
     parser.add_argument("--tflite", default=None, help="int8 model (default $PBKIT_INT8_TFLITE or ../shared/...)")
@@ -206,7 +207,8 @@ def main() -> int:
     parser.add_argument("--workdir", default="build/int8-yardstick")
     parser.add_argument("--json", default=None, help="write the rows and facts to this JSON file")
     args = parser.parse_args()
-    args.checkpoint = args.checkpoint or [str(default_model().checkpoint)]
+    # a shipped model's name or a file, as every pbkit command takes them
+    args.checkpoint = [str(resolve_checkpoint(c)) for c in args.checkpoint or []] or [str(default_model().checkpoint)]
     from pbkit.host.int8 import Int8SetupError
     from pbkit.host.int8 import tflite_path as find_tflite
 

@@ -145,7 +145,7 @@ def test_argmax_ties_go_to_the_lowest_index(tmp_path):
     assert result.classes.tolist() == [1, 1]
 
 
-@pytest.mark.parametrize("kernel", ["fast", "reference"])
+@pytest.mark.parametrize("kernel", [Kernel.FAST, Kernel.REFERENCE])
 def test_multiply_free_model_in_c_is_bit_exact(tmp_path, kernel):
     """--stem bitplanes --head shift (ternary blocks, as the trained run): C == reference == PyTorch eval."""
     model = random_model(8, seed=5, branch_levels=3, stem="bitplanes", head="shift")

@@ -122,7 +122,7 @@ def test_layout_constants_are_the_kernels():
     from pbkit.paths import FIRMWARE_DIR
 
     header = (FIRMWARE_DIR / "kernels" / "pb_kernels.h").read_text()
-    c = {name: int(value) for name, value in re.findall(r"#define (PB_\w+) (\d+)u?\b", header)}
+    c = {name: int(value) for name, value in re.findall(r"#define (PB_\w+)\s+(\d+)u?\b", header)}
     assert c["PB_STEM_PAIRS"] == pack.STEM_FAST_PAIRS
     assert c["PB_STEM_ESTIMATE_WORDS"] == pack.STEM_ESTIMATE_WORDS
     assert c["PB_FAST_MAX_IN_WORDS"] == pack.FAST_MAX_IN_WORDS

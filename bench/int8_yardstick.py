@@ -50,10 +50,10 @@ def _images(args: argparse.Namespace, test, model: Path):
 def _run(elf: Path, board: str, expected, split, report: Path, emulators: int) -> dict:
     from contextlib import ExitStack
 
-    from pbkit.host.bench import run_bench
+    from pbkit.host.bench import images_path, run_bench
     from pbkit.host.emulator import Emulator
 
-    for stale in (report, report.with_suffix(".images.jsonl")):  # a fresh measurement each run
+    for stale in (report, images_path(report)):  # a fresh measurement each run
         stale.unlink(missing_ok=True)
     with ExitStack() as stack:
         urls = [stack.enter_context(Emulator(elf, board, start_timeout=60.0)).url for _ in range(emulators)]
@@ -62,8 +62,10 @@ def _run(elf: Path, board: str, expected, split, report: Path, emulators: int) -
 
 def _classes(report: Path, n: int) -> np.ndarray:
     """The board's class per image, from the bench's per-image log."""
+    from pbkit.host.bench import images_path
+
     out = np.full(n, -1)
-    for line in report.with_suffix(".images.jsonl").read_text().splitlines():
+    for line in images_path(report).read_text().splitlines():
         row = json.loads(line)
         if "index" in row:  # the first line is the report's header (model, data, options), not an image
             out[row["index"]] = row["class"]

@@ -39,11 +39,11 @@ def measure_board(checkpoint: Path, board_name: str = CARD_BOARD, images: int = 
 
     board = get_board(board_name)
     model, _ = load_checkpoint(checkpoint)
+    ir, pixels = fold_model(model), cifar.load_sample().head(images).images
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        write_files(export_files(fold_model(model), board, Kernel.FAST, source=checkpoint.name), work / "model")
+        write_files(export_files(ir, board, Kernel.FAST, source=checkpoint.name), work / "model")
         built = build_firmware(work / "model", board.name, work / "build")
-        ir, pixels = fold_model(model), cifar.load_sample().head(images).images
         with Emulator(built.elf, board.name, start_timeout=120.0) as emu:
             result = profile_board(emu.url, ir, expected_from_ir(ir, pixels), pixels, timeout=600.0)
     return {"kernel": "fast", "instructions_per_image": int(result["whole_image"]),

@@ -13,6 +13,9 @@ class Kernel(Enum):
 
     REFERENCE = "reference"  # plain C, the compiler's popcount: the contract the fast path is checked against
     FAST = "fast"  # the optimized kernels and their own table layouts (codegen/pack.py)
+    # The fast kernels, and popcount tables for the windows of at most 16 channels (pb_binconv_table.h): fewer
+    # instructions for 576 bytes of flash per output channel of those layers.
+    TABLES = "tables"
 
     @classmethod
     def parse(cls, text: str) -> Kernel:
@@ -24,7 +27,12 @@ class Kernel(Enum):
 
     @property
     def fast(self) -> bool:
-        return self is Kernel.FAST
+        """The fast kernels' layouts (PB_KERNEL_FAST 1): both FAST and TABLES."""
+        return self is not Kernel.REFERENCE
+
+    @property
+    def tables(self) -> bool:
+        return self is Kernel.TABLES
 
     def __str__(self) -> str:
         return self.value

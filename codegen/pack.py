@@ -274,6 +274,49 @@ def fast_lane_pair_words(weight_bits: np.ndarray, threshold: np.ndarray,
     return np.concatenate([*parts, *(tail[:, None] for tail in tails)], axis=1).astype(np.uint32)
 
 
+# ---- the table path (--kernel tables) -------------------------------------------------------------------
+
+#: Taps of a table window (firmware/kernels/pb_binconv_table.h): each looks up 4 nibbles of its fast-packed word.
+TABLE_TAPS = 9
+#: The nibbles of a fast-packed word of at most 16 channels: bits 0-7 hold the even channels, 16-23 the odd.
+TABLE_NIBBLE_SHIFTS = (0, 4, 16, 20)
+#: The output channel counts a table entry takes (Cout / 4 words of byte counts, a power of two).
+TABLE_OUT_CHANNELS = (4, 8, 16, 32)
+
+
+def takes_table(in_channels: int, out_channels: int) -> bool:
+    """Whether a popbin or ternary block gets a popcount table under --kernel tables (pb_table_shape)."""
+    return in_channels <= HALVES_MAX_CHANNELS and out_channels in TABLE_OUT_CHANNELS
+
+
+def table_entry_words(out_channels: int) -> int:
+    """Words of a block's popcount table, thresholds not included: 9 taps x 16 values x 4 nibbles x Cout / 4."""
+    return TABLE_TAPS * 16 * len(TABLE_NIBBLE_SHIFTS) * (out_channels // 4)
+
+
+def table_words(weight_bits: np.ndarray, threshold: np.ndarray, zero_threshold: np.ndarray | None = None) -> np.ndarray:
+    """{0,1} weights [Cout, 3, 3, Cin] (Cin <= 16, Cout in TABLE_OUT_CHANNELS) and popcount thresholds ->
+    uint32, the table path's table (firmware/kernels/pb_binconv_table.h).
+
+    [tap (ky, kx)][value v][nibble j][Cout / 4 words]: the popcount of v XOR nibble j of each output channel's
+    weight word at that tap; word m has the counts of channels 4m, 4m + 2, 4m + 1, 4m + 3 in its bytes 0-3.
+    Then the threshold words of each pair, as the lane pairs hold them (int16, the even channel low;
+    ternary: the plus word, then the zero word).
+    """
+    cout, _, _, cin = weight_bits.shape
+    if not takes_table(cin, cout):
+        raise ValueError(f"{cin} -> {cout} channels: the table path takes at most {HALVES_MAX_CHANNELS} input "
+                         f"channels and {', '.join(map(str, TABLE_OUT_CHANNELS))} output channels")
+    taps = pack_channels_fast(weight_bits).reshape(cout, TABLE_TAPS)  # [Cout, tap]
+    nibbles = np.stack([(taps >> np.uint32(s)) & np.uint32(15) for s in TABLE_NIBBLE_SHIFTS], axis=-1)  # [Cout, 9, 4]
+    values = np.arange(16, dtype=np.uint32)
+    counts = popcount32(values[None, None, :, None] ^ nibbles[:, :, None, :])  # [Cout, tap, value, nibble]
+    quads = counts.transpose(1, 2, 3, 0).reshape(TABLE_TAPS, 16, 4, cout // 4, 4).astype(np.uint32)
+    entries = quads[..., 0] | quads[..., 2] << 8 | quads[..., 1] << 16 | quads[..., 3] << 24
+    tails = np.stack([_int16_pair_words(t) for t in _threshold_tables(threshold, zero_threshold)], axis=1)
+    return np.concatenate([entries.ravel(), tails.ravel()]).astype(np.uint32)
+
+
 # ---- the multiply-free options: bit-plane stem, shift head ---------------------------------------------
 
 def bitstem_weight_words(weight: np.ndarray) -> np.ndarray:

@@ -17,6 +17,8 @@ from .pack import (
     fast_words_per_channel,
     lane_pair_words_per_pair,
     stem_fast_words_per_channel,
+    table_entry_words,
+    takes_table,
     words_for,
 )
 
@@ -76,7 +78,9 @@ def plan_memory(ir: IntegerModel, kernel: Kernel = Kernel.REFERENCE) -> MemoryPl
         if blk.stride == 2:
             h, w = h // 2, w // 2
         residual = max(residual, h * w * blk.out_channels)
-        if fast and blk.kind in ("popbin", "ternary") and blk.in_channels <= LANE_PAIR_MAX_CHANNELS:  # lane pairs
+        if kernel.tables and blk.kind in ("popbin", "ternary") and takes_table(blk.in_channels, blk.out_channels):
+            weight_bytes += 4 * table_entry_words(blk.out_channels)  # popcount tables (pb_binconv_table.h)
+        elif fast and blk.kind in ("popbin", "ternary") and blk.in_channels <= LANE_PAIR_MAX_CHANNELS:  # lane pairs
             weight_bytes += 4 * (lane_pair_words_per_pair(blk.in_channels) - 1) * ((blk.out_channels + 1) // 2)
         else:
             weight_bytes += 4 * blk.out_channels * (fast_words_per_channel(blk.in_channels) if fast

@@ -25,6 +25,8 @@ from .pack import (
     head_shift_codes,
     pack_channels,
     stem_fast_words,
+    table_words,
+    takes_table,
     words_for,
 )
 from .plan import MemoryPlan, plan_memory
@@ -104,12 +106,19 @@ def _head_fields(ir: IntegerModel) -> list[str]:
     return [f".pool_shift = {ir.head.pool_shift}"] if ir.head.pool_shift else []
 
 
+def block_takes_table(blk: BlockIR, kernel: Kernel) -> bool:
+    """Whether the block's conv reads a popcount table (--kernel tables, pb_binconv_table.h) instead of weights."""
+    return kernel.tables and blk.kind in ("popbin", "ternary") and takes_table(blk.in_channels, blk.out_channels)
+
+
 def _weight_words(blk: BlockIR, kernel: Kernel) -> np.ndarray:
     """The packed weights in the layout of the chosen kernel: the fast one shares XORs and follows
     each pair of popbin channels with their popcount thresholds (firmware/kernels/pb_binconv_walk.h)."""
     if not kernel.fast:
         return pack_channels(blk.weight_bits)
     zero = blk.zero_threshold if blk.kind == "ternary" else None
+    if block_takes_table(blk, kernel):
+        return table_words(blk.weight_bits, blk.popcount_threshold, zero)
     if blk.kind in ("popbin", "ternary") and blk.in_channels <= LANE_PAIR_MAX_CHANNELS:
         return fast_lane_pair_words(blk.weight_bits, blk.popcount_threshold, zero)
     words = fast_weight_words(blk.weight_bits)
@@ -164,6 +173,8 @@ def block_tables(blk: BlockIR, index: int, height: int, width: int, kernel: Kern
         "pool_ref": f"&pool_{index}" if blk.stride == 2 else "0",
         "rsign_threshold": _rsign_thresholds(blk, kernel, bound, residual_bits).tolist(),
         "weights": _weight_words(blk, kernel).ravel().tolist(),
+        "weights_name": f"table_{index}" if block_takes_table(blk, kernel) else f"weights_{index}",
+        "weights_field": "table" if block_takes_table(blk, kernel) else "weights",
         **_branch(blk, index, kernel),
     }
 

@@ -140,7 +140,10 @@ def _conv_case(case: dict, rng: np.random.Generator, build: Build, index: int) -
     x = rng.integers(-RESIDUAL_SPAN, RESIDUAL_SPAN + 1, (ho, wo, blk.out_channels))
     refused = build.kernel == "fast" and words_for(blk.in_channels) > FAST_MAX_IN_WORDS
     # The fast layout cannot hold a refused window: it gets the reference one, which its kernel never reads.
+    # A case with "tables" takes --kernel tables' layout in the fast builds (the reference has no tables).
     layout = "reference" if refused else build.kernel
+    if layout == "fast" and case.get("tables"):
+        layout = "tables"
     tables = block_tables(blk, index, h, w, Kernel(layout), RSIGN_BOUND, build.residual_bits)
     expected = x if refused else x + reference._branch(blk, _counts(bits, blk.weight_bits, blk.stride))
     return {"tables": tables, "input": x.ravel(), "aux": _padded_words(bits, build).tolist(),

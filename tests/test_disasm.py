@@ -39,9 +39,10 @@ def test_popbin_counts_are_zero(real_model_firmware):
     assert count_multiplies(built.elf) == {name: 0 for name in BINARY_LAYER_FUNCTIONS}
 
 
-@pytest.mark.parametrize("kernel", ["fast", "reference"])
+@pytest.mark.parametrize("kernel", ["fast", "reference", "tables"])
 def test_ternary_binary_layers_have_no_multiply(model_firmware, kernel):
-    """Three levels, two compares: the ternary conv (lane pairs, the walk and their assembly) multiplies nothing."""
+    """Three levels, two compares: the ternary conv (lane pairs, the walk, the popcount tables and their assembly)
+    multiplies nothing."""
     from fw_support import EMULATED_BOARD
 
     _, built = model_firmware("ternary", kernel, EMULATED_BOARD)

@@ -1,3 +1,4 @@
+#include "pb_binconv_table.h"
 #include "pb_binconv_walk.h"
 #include "pb_kernels.h"
 
@@ -25,6 +26,11 @@ static inline __attribute__((always_inline)) int popbin_path(const pb_binconv_pa
     (void)p;
     return PB_PATH_REFERENCE;
 #else
+    if (p->table) /* --kernel tables: the exporter writes one only for the shapes pb_table_shape takes */
+        return !pb_table_shape(p)      ? PB_PATH_REFUSED
+               : !PB_POPBIN_ASM        ? PB_PATH_TABLE_C
+               : p->out_channels >= 16 ? PB_PATH_TABLE_ASM
+                                       : PB_PATH_TABLE_SIMD;
     if (p->in_words == 1) { /* lane pairs: one stream up to 16 channels, two up to 32 */
         const int base = p->in_channels > PB_HALVES_MAX_CHANNELS ? PB_PATH_LANE2_ROW4_ASM : PB_PATH_LANE1_ROW4_ASM;
 #if PB_POPBIN_ASM
@@ -244,6 +250,129 @@ PB_INLINE void popbin_lane_pairs(const pb_binconv_params_t *p, const uint32_t *b
 }
 #endif
 
+#if PB_KERNEL_FAST
+/* The table path (pb_binconv_table.h): the counts of a pixel by lookups, then the branch a pair at a time. */
+#if PB_POPBIN_ASM
+/* x (two int16 channels) +-delta2 per half by the pair's counts c: SSUB16 of the thresholds and the counts
+ * sets GE where count <= threshold, SEL picks x + delta or x - delta; ternary: x where count <= zero first. */
+PB_INLINE uint32_t pb_table_pair_simd(uint32_t x, uint32_t c, const uint32_t *t, uint32_t delta2, const int ternary)
+{
+    uint32_t up, down, ge;
+    __asm__("sadd16 %[up], %[x], %[d]\n\t"
+            "ssub16 %[down], %[x], %[d]"
+            : [up] "=&r"(up), [down] "=&r"(down)
+            : [x] "r"(x), [d] "r"(delta2)
+            : "cc");
+    if (ternary)
+        __asm__("ssub16 %[ge], %[z], %[c]\n\t"
+                "sel %[down], %[x], %[down]"
+                : [ge] "=&r"(ge), [down] "+r"(down)
+                : [z] "r"(t[1]), [c] "r"(c), [x] "r"(x)
+                : "cc");
+    __asm__("ssub16 %[ge], %[t], %[c]\n\t"
+            "sel %[ge], %[up], %[down]"
+            : [ge] "=&r"(ge)
+            : [t] "r"(t[0]), [c] "r"(c), [up] "r"(up), [down] "r"(down)
+            : "cc");
+    return ge;
+}
+#endif
+
+#if PB_POPBIN_ASM
+/* The residual's int16 pairs as words (it is word-aligned, and every pixel has an even channel count). */
+typedef uint32_t __attribute__((may_alias)) pb_pair_word_t;
+#endif
+
+/* Channels 2k, 2k + 1 from their counts in bytes 0 and 2 of v, thresholds at t. */
+PB_INLINE void pb_table_pair(pb_residual_t *x, uint32_t v, const uint32_t *t, int32_t delta, const int ternary)
+{
+#if PB_POPBIN_ASM
+    const uint32_t delta2 = ((uint32_t)delta & 0xFFFFu) | (uint32_t)delta << 16;
+    pb_pair_word_t *pair = (pb_pair_word_t *)(void *)x;
+    *pair = pb_table_pair_simd(*pair, __uxtb16(v), t, delta2, ternary);
+#else
+    const uint32_t z = ternary ? t[1] : 0;
+    x[0] = (pb_residual_t)(x[0] + popbin_level((int32_t)(v & 0xFFu), (int16_t)(t[0] & 0xFFFFu), (int16_t)(z & 0xFFFFu),
+                                               delta, ternary));
+    x[1] = (pb_residual_t)(x[1] + popbin_level((int32_t)((v >> 16) & 0xFFu), (int16_t)(t[0] >> 16), (int16_t)(z >> 16),
+                                               delta, ternary));
+#endif
+}
+
+/* Four count words (16 channels): their eight pairs. */
+PB_INLINE void pb_table_pairs4(pb_residual_t *x, const uint32_t *acc, const uint32_t *t, int32_t delta,
+                               const int ternary)
+{
+    const int tw = ternary ? 2 : 1;
+    for (int m = 0; m < 4; m++, x += 4, t += 2 * tw) {
+        pb_table_pair(x, acc[m], t, delta, ternary);
+        pb_table_pair(x + 2, acc[m] >> 8, t + tw, delta, ternary);
+    }
+}
+
+PB_INLINE void popbin_table_shift(const pb_binconv_params_t *p, const uint32_t *bits, pb_residual_t *x, const int shift,
+                                  const int ternary)
+{
+    const uint32_t row = p->padded_row_words, step = p->step_words, row_step = p->row_step_words;
+    const int nw = 1 << shift, tw = ternary ? 2 : 1;
+    const uint32_t *const table = p->table, *const tails = table + (PB_TABLE_TAPS * 64 << shift);
+    const int32_t delta = p->delta;
+#if PB_POPBIN_ASM
+    const uint32_t delta2 = ((uint32_t)delta & 0xFFFFu) | (uint32_t)delta << 16;
+#endif
+    const uint32_t *out_row = bits;
+    for (int oy = 0; oy < p->out_height; oy++, out_row += row_step) {
+        const uint32_t *win = out_row;
+        for (int ox = 0; ox < p->out_width; ox++, win += step) {
+            uint32_t acc[8];
+#if PB_POPBIN_ASM
+            if (shift >= 2) { /* 16 channels at a time in assembly: the counts, then their branch */
+                const uint32_t *t = tails;
+                for (int half = 0; half < (nw >> 2); half++) {
+                    pb_table_counts4_arm(acc, table, win, row << 2, shift, half);
+                    pb_table_branch16_arm(&x, &t, acc, delta2, ternary);
+                }
+                continue;
+            }
+#endif
+            pb_table_counts(acc, table, win, row, shift);
+            const uint32_t *t = tails;
+            for (int m = 0; m < nw; m++, x += 4, t += 2 * tw) {
+                pb_table_pair(x, acc[m], t, delta, ternary);
+                pb_table_pair(x + 2, acc[m] >> 8, t + tw, delta, ternary);
+            }
+        }
+    }
+}
+
+/* One flat loop per output channel count and kind: the entry's words, offsets and branch are constants. Not
+ * inlined: beside the lane rows' assembly in one function, gcc would have no register left for its operands. */
+#define PB_TABLE_KERNEL(name, ternary)                                                                                 \
+    static __attribute__((noinline)) void name(const pb_binconv_params_t *p, const uint32_t *bits, pb_residual_t *x)   \
+    {                                                                                                                  \
+        switch (p->out_channels) {                                                                                     \
+        case 32:                                                                                                       \
+            popbin_table_shift(p, bits, x, 3, ternary);                                                                \
+            break;                                                                                                     \
+        case 16:                                                                                                       \
+            popbin_table_shift(p, bits, x, 2, ternary);                                                                \
+            break;                                                                                                     \
+        case 8:                                                                                                        \
+            popbin_table_shift(p, bits, x, 1, ternary);                                                                \
+            break;                                                                                                     \
+        default:                                                                                                       \
+            popbin_table_shift(p, bits, x, 0, ternary);                                                                \
+            break;                                                                                                     \
+        }                                                                                                              \
+    }
+PB_TABLE_KERNEL(popbin_table, 0)
+PB_TABLE_KERNEL(ternary_table, 1)
+#endif
+
+_Static_assert(PB_PATH_TABLE_C == PB_PATH_TABLE_ASM + 2 && PB_PATH_TABLE_SIMD == PB_PATH_TABLE_ASM + 1 &&
+                   PB_PATH_TABLE_C == PB_PATH_COUNT - 1,
+               "table paths out of order: the dispatch takes every id from PB_PATH_TABLE_ASM on");
+
 /* Both kernels: `ternary` is a constant, so each compiles to its own flat loops. */
 #if PB_POPBIN_ASM
 #define PB_POPBIN_WALK(branch, tail_words, channels)                                                                   \
@@ -261,6 +390,10 @@ int pb_binconv3x3_popbin(const pb_binconv_params_t *p, const uint32_t *bits, pb_
     if (path == PB_PATH_REFUSED)
         return PB_ERR_SHAPE;
 #if PB_KERNEL_FAST
+    if (path >= PB_PATH_TABLE_ASM) {
+        popbin_table(p, bits, x_hwc);
+        return PB_OK;
+    }
     if (p->in_words == 1) {
         popbin_lane_pairs(p, bits, x_hwc, path, 0);
         return PB_OK;
@@ -279,6 +412,10 @@ int pb_binconv3x3_ternary(const pb_binconv_params_t *p, const uint32_t *bits, pb
     if (path == PB_PATH_REFUSED)
         return PB_ERR_SHAPE;
 #if PB_KERNEL_FAST
+    if (path >= PB_PATH_TABLE_ASM) {
+        ternary_table(p, bits, x_hwc);
+        return PB_OK;
+    }
     if (p->in_words == 1) {
         popbin_lane_pairs(p, bits, x_hwc, path, 1);
         return PB_OK;

@@ -109,6 +109,9 @@ typedef struct {
     const int32_t *multiplier; /* [Cout] */
     const int32_t *bias;       /* [Cout], BN's shift and the rounding offset folded in */
     uint16_t in_channels;      /* the fast kernel's weight layout depends on it (pb_binconv_walk.h) */
+    /* --kernel tables: the popcount tables and thresholds of a window of at most 16 channels
+     * (pb_binconv_table.h) instead of `weights`; NULL otherwise. */
+    const uint32_t *table;
 } pb_binconv_params_t;
 
 typedef struct {
@@ -136,7 +139,11 @@ typedef struct {
  *                 any other                                     rsign/any                  rsign/any
  *   sumpool       an even channel count (int16)                 sumpool/pairs              sumpool/pairs (int32: any)
  *                 odd                                           sumpool/any                sumpool/any
- *   popbin conv   Cin <= 16, Cout % 8 == 0                      popbin/lane1-row4-asm      popbin/lane1-c
+ *   popbin conv   a table (--kernel tables): Cin <= 16,           popbin/table-asm           popbin/table-c
+ *                   Cout 16 or 32 (pb_binconv_table.h)
+ *                 a table, Cin <= 16, Cout 4 or 8               popbin/table-simd          popbin/table-c
+ *                 a table, any other shape                      refused                    refused
+ *                 Cin <= 16, Cout % 8 == 0                      popbin/lane1-row4-asm      popbin/lane1-c
  *                 Cin <= 16, Cout % 4 == 0                      popbin/lane1-row2-asm      popbin/lane1-c
  *                 Cin <= 16, pairs (Cout / 2) even, Cout % 4    popbin/lane1-pixel2-asm    popbin/lane1-c
  *                 Cin <= 16, pairs odd                          popbin/lane1-pixel1-asm    popbin/lane1-c
@@ -183,7 +190,10 @@ typedef struct {
     X(PB_PATH_REFUSED, "refused")                                                                                      \
     X(PB_PATH_HEAD, "head")                                                                                            \
     X(PB_PATH_BITSTEM_CSA, "bitstem/csa")                                                                              \
-    X(PB_PATH_HEAD_SHIFT, "head/shift")
+    X(PB_PATH_HEAD_SHIFT, "head/shift")                                                                                \
+    X(PB_PATH_TABLE_ASM, "popbin/table-asm")                                                                           \
+    X(PB_PATH_TABLE_SIMD, "popbin/table-simd")                                                                         \
+    X(PB_PATH_TABLE_C, "popbin/table-c")
 
 enum {
 #define PB_PATH_ENUM(id, name) id,

@@ -1,0 +1,161 @@
+#ifndef PB_BINCONV_TABLE_H
+#define PB_BINCONV_TABLE_H
+
+#include "pb_kernels.h"
+#include "pb_popcount.h"
+
+/* The table path of the popbin and ternary convs (--kernel tables): windows of at most 16 input channels
+ * and 4, 8, 16 or 32 output channels. Instead of XOR and popcount, each nibble of each window word indexes a
+ * table of the popcounts that nibble gives every output channel (the Four Russians' method): 36 lookups a
+ * pixel, each adding Cout byte counts of at most 4, so that a byte holds a whole count (at most 144). The
+ * exporter writes the table (codegen/pack.py table_words) at `p->table`:
+ *   [9 taps (ky, kx)][16 nibble values][4 nibbles j][Cout / 4 words], then per pair of output channels the
+ *   branch's threshold words (int16 pairs, even channel low: plus, then zero for a ternary block).
+ * Nibble j of a fast-packed word h (pb_rsign_pack's order: even channels in bits 0-7, odd in 16-23) is
+ * (h >> PB_TABLE_SHIFT_j) & 15: bits 0-3, 4-7, 16-19, 20-23. Word m of an entry holds the counts of channels
+ * 4m, 4m + 2, 4m + 1, 4m + 3 in bytes 0-3: UXTB16 of it is the pair (4m, 4m + 1) as int16 halves, UXTB16 of
+ * it rotated by 8 the pair (4m + 2, 4m + 3), which the branch compares with one SSUB16 as the lane pairs do.
+ * The four nibbles of a value sit side by side so that one address serves them with immediate offsets. The
+ * table costs 576 bytes of flash per output channel (9,216 B at 16 -> 16). */
+
+#if PB_KERNEL_FAST /* the reference build has no table path */
+#define PB_TABLE_TAPS 9 /* TABLE_TAPS in codegen/pack.py */
+
+/* Whether a shape takes the table path when its export has a table (the exporter's rule: takes_table). */
+PB_INLINE int pb_table_shape(const pb_binconv_params_t *p)
+{
+    const int c = p->out_channels;
+    return p->table && p->in_channels <= PB_HALVES_MAX_CHANNELS && (c == 4 || c == 8 || c == 16 || c == 32);
+}
+
+PB_INLINE int pb_table_words_shift(int out_channels)
+{
+    return out_channels == 32 ? 3 : out_channels == 16 ? 2 : out_channels == 8 ? 1 : 0;
+}
+
+/* acc[m] += the entries of the four nibbles of h; `tap` points at the tap's 16 values. */
+PB_INLINE void pb_table_tap(uint32_t *acc, const uint32_t *tap, uint32_t h, const int shift)
+{
+    const int nw = 1 << shift;
+    const uint32_t *e0 = tap + ((h & 15u) << (shift + 2));
+    const uint32_t *e1 = tap + (((h >> 4) & 15u) << (shift + 2)) + nw;
+    const uint32_t *e2 = tap + (((h >> 16) & 15u) << (shift + 2)) + 2 * nw;
+    const uint32_t *e3 = tap + (((h >> 20) & 15u) << (shift + 2)) + 3 * nw;
+    for (int m = 0; m < nw; m++)
+        acc[m] += e0[m] + e1[m] + e2[m] + e3[m];
+}
+
+/* The byte counts of the window at `win` into acc[0 .. Cout / 4): the C path. */
+PB_INLINE void pb_table_counts(uint32_t *acc, const uint32_t *table, const uint32_t *win, uint32_t row,
+                               const int shift)
+{
+    const int nw = 1 << shift, tap = 64 << shift;
+    for (int m = 0; m < nw; m++)
+        acc[m] = 0;
+    for (int ky = 0; ky < 3; ky++, win += row, table += 3 * tap) {
+        pb_table_tap(acc, table, win[0], shift);
+        pb_table_tap(acc, table + tap, win[1], shift);
+        pb_table_tap(acc, table + 2 * tap, win[2], shift);
+    }
+}
+
+#if PB_KERNEL_FAST && PB_RESIDUAL_BITS == 16 && defined(__ARM_FEATURE_SIMD32) && defined(__thumb2__)
+/* The same for four words of every entry (channels 16 q .. 16 q + 15, q = `half`), in Thumb-2: per nibble an
+ * AND that leaves the value at a shift of its entry's offset, one ADD (with that shift) for the address,
+ * two LDRD and four ADDs; per tap one load of the window word and one step of the table pointer. gcc's own
+ * version spends a UBFX and an ADD on the index and reloads its pointers (about 1.6 times the instructions).
+ * The entry is 16 << shift bytes wide (4 nibbles x Cout / 4 words); value v starts at v << (shift + 4). */
+#define PB_TBL_STR2(x) #x
+#define PB_TBL_STR(x)  PB_TBL_STR2(x)
+/* Nibble j's entry: r9 = table + offset of the value, then its four words at `off` (j's place, the half). */
+#define PB_TBL_NIBBLE(mask, shift_op, off, first)                                                                      \
+    "and r9, r10, #" mask "\n\t"                                                                                       \
+    "add r9, r12, r9" shift_op "\n\t"                                                                                  \
+    "ldrd r0, r1, [r9, #" off "]\n\t"                                                                                  \
+    "ldrd r2, r3, [r9, #" off " + 8]\n\t" first
+#define PB_TBL_ADD                                                                                                     \
+    "add %[a0], %[a0], r0\n\t"                                                                                         \
+    "add %[a1], %[a1], r1\n\t"                                                                                         \
+    "add %[a2], %[a2], r2\n\t"                                                                                         \
+    "add %[a3], %[a3], r3\n\t"
+#define PB_TBL_SET                                                                                                     \
+    "mov %[a0], r0\n\t"                                                                                                \
+    "mov %[a1], r1\n\t"                                                                                                \
+    "mov %[a2], r2\n\t"                                                                                                \
+    "mov %[a3], r3\n\t"
+/* One tap at byte offset `at` of the row pointer lr; value offsets for an entry of 16 << S bytes: nibble 0
+ * (bits 0-3) lsl S + 4, nibble 1 (4-7) lsl S, nibble 2 (16-19) lsr 12 - S, nibble 3 (20-23) lsr 16 - S. */
+#define PB_TBL_TAP(at, S, off0, first)                                                                                 \
+    "ldr r10, [lr, #" at "]\n\t" PB_TBL_NIBBLE("0xF", ", lsl #" PB_TBL_STR(S + 4), off0, first)                        \
+        PB_TBL_NIBBLE("0xF0", ", lsl #" PB_TBL_STR(S), off0 " + (4 << " PB_TBL_STR(S) ")", PB_TBL_ADD)                 \
+            PB_TBL_NIBBLE("0xF0000", ", lsr #" PB_TBL_STR(12 - S), off0 " + (8 << " PB_TBL_STR(S) ")", PB_TBL_ADD)     \
+                PB_TBL_NIBBLE("0xF00000", ", lsr #" PB_TBL_STR(16 - S), off0 " + (12 << " PB_TBL_STR(S) ")",           \
+                              PB_TBL_ADD) "add r12, r12, #(256 << " PB_TBL_STR(S) ")\n\t"
+#define PB_TBL_ROW(S, off0, first_tap)                                                                                 \
+    PB_TBL_TAP("0", S, off0, first_tap) PB_TBL_TAP("4", S, off0, PB_TBL_ADD) PB_TBL_TAP("8", S, off0, PB_TBL_ADD)
+#define PB_TBL_NEXT_ROW                                                                                                \
+    "ldr r9, %[rb]\n\t"                                                                                                \
+    "add lr, lr, r9\n\t"
+#define PB_TBL_PIXEL(S, off0)                                                                                          \
+    __asm__("mov lr, %[win]\n\t"                                                                                       \
+            "mov r12, %[tbl]\n\t" PB_TBL_ROW(S, off0, PB_TBL_SET) PB_TBL_NEXT_ROW PB_TBL_ROW(S, off0, PB_TBL_ADD) PB_TBL_NEXT_ROW PB_TBL_ROW(S, off0, PB_TBL_ADD) \
+            : [a0] "=&r"(acc[0]), [a1] "=&r"(acc[1]), [a2] "=&r"(acc[2]), [a3] "=&r"(acc[3])                           \
+            : [win] "r"(win), [tbl] "r"(table), [rb] "m"(row_bytes)                                                    \
+            : "r0", "r1", "r2", "r3", "r9", "r10", "r12", "lr", "memory")
+
+/* The branch of the 16 channels whose counts are in acc[0..3], their thresholds at *t, residual at *x (both
+ * advanced past them): per pair UXTB16 of its counts, then as the lane pairs (pb_popbin_channels_arm.h's
+ * PB_ASM_LANE_BRANCH): SSUB16 of thresholds and counts sets GE where count <= threshold, SEL takes x + delta
+ * or x - delta per half; ternary: the zero thresholds first keep x where plus < count <= zero. */
+#define PB_TBL_PAIR(a, rot)                                                                                            \
+    "uxtb16 r0, " a rot "\n\t"                                                                                         \
+    "ldr r1, [%[t]], #4\n\t"                                                                                           \
+    "ldr r2, [%[x]]\n\t"                                                                                               \
+    "sadd16 r3, r2, %[d2]\n\t"                                                                                         \
+    "ssub16 r9, r2, %[d2]\n\t"                                                                                         \
+    "ssub16 r1, r1, r0\n\t"                                                                                            \
+    "sel r2, r3, r9\n\t"                                                                                               \
+    "str r2, [%[x]], #4\n\t"
+#define PB_TBL_PAIR3(a, rot)                                                                                           \
+    "uxtb16 r0, " a rot "\n\t"                                                                                         \
+    "ldrd r1, r10, [%[t]], #8\n\t"                                                                                     \
+    "ldr r2, [%[x]]\n\t"                                                                                               \
+    "sadd16 r3, r2, %[d2]\n\t"                                                                                         \
+    "ssub16 r9, r2, %[d2]\n\t"                                                                                         \
+    "ssub16 r10, r10, r0\n\t"                                                                                          \
+    "sel r9, r2, r9\n\t"                                                                                               \
+    "ssub16 r1, r1, r0\n\t"                                                                                            \
+    "sel r2, r3, r9\n\t"                                                                                               \
+    "str r2, [%[x]], #4\n\t"
+#define PB_TBL_BRANCH16(pair)                                                                                          \
+    __asm__ volatile(pair("%[a0]", "") pair("%[a0]", ", ror #8") pair("%[a1]", "") pair("%[a1]", ", ror #8")          \
+                         pair("%[a2]", "") pair("%[a2]", ", ror #8") pair("%[a3]", "") pair("%[a3]", ", ror #8")      \
+                     : [x] "+r"(*x), [t] "+r"(*t)                                                                      \
+                     : [a0] "r"(acc[0]), [a1] "r"(acc[1]), [a2] "r"(acc[2]), [a3] "r"(acc[3]), [d2] "r"(delta2)     \
+                     : "r0", "r1", "r2", "r3", "r9", "r10", "cc", "memory")
+
+PB_INLINE void pb_table_branch16_arm(pb_residual_t **x, const uint32_t **t, const uint32_t *acc, uint32_t delta2,
+                                     const int ternary)
+{
+    if (ternary)
+        PB_TBL_BRANCH16(PB_TBL_PAIR3);
+    else
+        PB_TBL_BRANCH16(PB_TBL_PAIR);
+}
+
+/* acc[0..3] = words 4 half .. 4 half + 3 of the counts of the window at `win`. */
+PB_INLINE void pb_table_counts4_arm(uint32_t *acc, const uint32_t *table, const uint32_t *win, uint32_t row_bytes,
+                                    const int shift, const int half)
+{
+    if (shift == 3 && half)
+        PB_TBL_PIXEL(3, "16");
+    else if (shift == 3)
+        PB_TBL_PIXEL(3, "0");
+    else
+        PB_TBL_PIXEL(2, "0");
+}
+#endif
+
+#endif /* PB_KERNEL_FAST */
+
+#endif

@@ -203,6 +203,7 @@ def build_context(ir: IntegerModel, kernel: Kernel = Kernel.FAST, source: str = 
         "input_shape": list(ir.input_shape), "num_classes": ir.num_classes,
         "stem": stem_tables(ir.stem, kernel),
         "blocks": blocks, "has_ternary": any(blk.kind == "ternary" for blk in ir.blocks),
+        "has_tables": any(block_takes_table(blk, kernel) for blk in ir.blocks),
         "head_shift": ir.head.kind == "shift",
         "multiply_free_blocks": ((ir.stem.kind == "bitplanes" or ir.head.kind == "shift")
                                  and all(blk.kind != "requant" for blk in ir.blocks)),

@@ -2,6 +2,12 @@
 #include "pb_binconv_walk.h"
 #include "pb_kernels.h"
 
+/* The table path is compiled only into the builds of exports that have tables (pb_model_config.h): in the
+ * others its code would cost flash, and beside it gcc allocates the walk's registers less well. */
+#ifndef PB_MODEL_TABLES
+#define PB_MODEL_TABLES 0
+#endif
+
 #if PB_KERNEL_FAST && PB_RESIDUAL_BITS == 16 && defined(__ARM_FEATURE_SIMD32) && defined(__thumb2__)
 #include "pb_popbin_channels_arm.h"
 #define PB_POPBIN_ASM 1
@@ -26,6 +32,8 @@ static inline __attribute__((always_inline)) int popbin_path(const pb_binconv_pa
     (void)p;
     return PB_PATH_REFERENCE;
 #else
+    if (p->table && !PB_MODEL_TABLES) /* a table this build has no path for */
+        return PB_PATH_REFUSED;
     if (p->table) /* --kernel tables: the exporter writes one only for the shapes pb_table_shape takes */
         return !pb_table_shape(p)      ? PB_PATH_REFUSED
                : !PB_POPBIN_ASM        ? PB_PATH_TABLE_C
@@ -250,7 +258,7 @@ PB_INLINE void popbin_lane_pairs(const pb_binconv_params_t *p, const uint32_t *b
 }
 #endif
 
-#if PB_KERNEL_FAST
+#if PB_KERNEL_FAST && PB_MODEL_TABLES
 /* The table path (pb_binconv_table.h): the counts of a pixel by lookups, then the branch a pair at a time. */
 #if PB_POPBIN_ASM
 /* x (two int16 channels) +-delta2 per half by the pair's counts c: SSUB16 of the thresholds and the counts
@@ -390,10 +398,12 @@ int pb_binconv3x3_popbin(const pb_binconv_params_t *p, const uint32_t *bits, pb_
     if (path == PB_PATH_REFUSED)
         return PB_ERR_SHAPE;
 #if PB_KERNEL_FAST
+#if PB_MODEL_TABLES
     if (path >= PB_PATH_TABLE_ASM) {
         popbin_table(p, bits, x_hwc);
         return PB_OK;
     }
+#endif
     if (p->in_words == 1) {
         popbin_lane_pairs(p, bits, x_hwc, path, 0);
         return PB_OK;
@@ -412,10 +422,12 @@ int pb_binconv3x3_ternary(const pb_binconv_params_t *p, const uint32_t *bits, pb
     if (path == PB_PATH_REFUSED)
         return PB_ERR_SHAPE;
 #if PB_KERNEL_FAST
+#if PB_MODEL_TABLES
     if (path >= PB_PATH_TABLE_ASM) {
         ternary_table(p, bits, x_hwc);
         return PB_OK;
     }
+#endif
     if (p->in_words == 1) {
         popbin_lane_pairs(p, bits, x_hwc, path, 1);
         return PB_OK;

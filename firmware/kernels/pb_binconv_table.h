@@ -18,7 +18,7 @@
  * The four nibbles of a value sit side by side so that one address serves them with immediate offsets. The
  * table costs 576 bytes of flash per output channel (9,216 B at 16 -> 16). */
 
-#if PB_KERNEL_FAST /* the reference build has no table path */
+#if PB_KERNEL_FAST      /* the reference build has no table path */
 #define PB_TABLE_TAPS 9 /* TABLE_TAPS in codegen/pack.py */
 
 /* Whether a shape takes the table path when its export has a table (the exporter's rule: takes_table). */
@@ -46,8 +46,7 @@ PB_INLINE void pb_table_tap(uint32_t *acc, const uint32_t *tap, uint32_t h, cons
 }
 
 /* The byte counts of the window at `win` into acc[0 .. Cout / 4): the C path. */
-PB_INLINE void pb_table_counts(uint32_t *acc, const uint32_t *table, const uint32_t *win, uint32_t row,
-                               const int shift)
+PB_INLINE void pb_table_counts(uint32_t *acc, const uint32_t *table, const uint32_t *win, uint32_t row, const int shift)
 {
     const int nw = 1 << shift, tap = 64 << shift;
     for (int m = 0; m < nw; m++)
@@ -98,7 +97,8 @@ PB_INLINE void pb_table_counts(uint32_t *acc, const uint32_t *table, const uint3
     "add lr, lr, r9\n\t"
 #define PB_TBL_PIXEL(S, off0)                                                                                          \
     __asm__("mov lr, %[win]\n\t"                                                                                       \
-            "mov r12, %[tbl]\n\t" PB_TBL_ROW(S, off0, PB_TBL_SET) PB_TBL_NEXT_ROW PB_TBL_ROW(S, off0, PB_TBL_ADD) PB_TBL_NEXT_ROW PB_TBL_ROW(S, off0, PB_TBL_ADD) \
+            "mov r12, %[tbl]\n\t" PB_TBL_ROW(S, off0, PB_TBL_SET) PB_TBL_NEXT_ROW PB_TBL_ROW(S, off0, PB_TBL_ADD)      \
+                PB_TBL_NEXT_ROW PB_TBL_ROW(S, off0, PB_TBL_ADD)                                                        \
             : [a0] "=&r"(acc[0]), [a1] "=&r"(acc[1]), [a2] "=&r"(acc[2]), [a3] "=&r"(acc[3])                           \
             : [win] "r"(win), [tbl] "r"(table), [rb] "m"(row_bytes)                                                    \
             : "r0", "r1", "r2", "r3", "r9", "r10", "r12", "lr", "memory")
@@ -128,10 +128,10 @@ PB_INLINE void pb_table_counts(uint32_t *acc, const uint32_t *table, const uint3
     "sel r2, r3, r9\n\t"                                                                                               \
     "str r2, [%[x]], #4\n\t"
 #define PB_TBL_BRANCH16(pair)                                                                                          \
-    __asm__ volatile(pair("%[a0]", "") pair("%[a0]", ", ror #8") pair("%[a1]", "") pair("%[a1]", ", ror #8")          \
-                         pair("%[a2]", "") pair("%[a2]", ", ror #8") pair("%[a3]", "") pair("%[a3]", ", ror #8")      \
+    __asm__ volatile(pair("%[a0]", "") pair("%[a0]", ", ror #8") pair("%[a1]", "") pair("%[a1]", ", ror #8")           \
+                         pair("%[a2]", "") pair("%[a2]", ", ror #8") pair("%[a3]", "") pair("%[a3]", ", ror #8")       \
                      : [x] "+r"(*x), [t] "+r"(*t)                                                                      \
-                     : [a0] "r"(acc[0]), [a1] "r"(acc[1]), [a2] "r"(acc[2]), [a3] "r"(acc[3]), [d2] "r"(delta2)     \
+                     : [a0] "r"(acc[0]), [a1] "r"(acc[1]), [a2] "r"(acc[2]), [a3] "r"(acc[3]), [d2] "r"(delta2)        \
                      : "r0", "r1", "r2", "r3", "r9", "r10", "cc", "memory")
 
 PB_INLINE void pb_table_branch16_arm(pb_residual_t **x, const uint32_t **t, const uint32_t *acc, uint32_t delta2,

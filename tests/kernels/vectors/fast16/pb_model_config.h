@@ -5,5 +5,7 @@
 /* Build fast16: the fast kernel, an int16 residual. */
 #define PB_RESIDUAL_BITS 16
 #define PB_KERNEL_FAST 1
+/* Some cases carry popcount tables (--kernel tables): the convs link their table path. */
+#define PB_MODEL_TABLES 1
 
 #endif

@@ -334,12 +334,12 @@ PB_INLINE void popbin_table_shift(const pb_binconv_params_t *p, const uint32_t *
         for (int ox = 0; ox < p->out_width; ox++, win += step) {
             uint32_t acc[8];
 #if PB_POPBIN_ASM
-            if (shift >= 2) { /* 16 channels at a time in assembly: the counts, then their branch */
+            if (shift >= 2) { /* the counts in assembly, then their branch 16 channels at a time */
                 const uint32_t *t = tails;
-                for (int half = 0; half < (nw >> 2); half++) {
-                    pb_table_counts4_arm(acc, table, win, row << 2, shift, half);
-                    pb_table_branch16_arm(&x, &t, acc, delta2, ternary);
-                }
+                pb_table_counts_arm(acc, table, win, row << 2, shift);
+                pb_table_branch16_arm(&x, &t, acc, delta2, ternary);
+                if (shift == 3)
+                    pb_table_branch16_arm(&x, &t, acc + 4, delta2, ternary);
                 continue;
             }
 #endif

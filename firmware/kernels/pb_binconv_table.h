@@ -59,49 +59,72 @@ PB_INLINE void pb_table_counts(uint32_t *acc, const uint32_t *table, const uint3
 }
 
 #if PB_KERNEL_FAST && PB_RESIDUAL_BITS == 16 && defined(__ARM_FEATURE_SIMD32) && defined(__thumb2__)
-/* The same for four words of every entry (channels 16 q .. 16 q + 15, q = `half`), in Thumb-2: per nibble an
- * AND that leaves the value at a shift of its entry's offset, one ADD (with that shift) for the address,
- * two LDRD and four ADDs; per tap one load of the window word and one step of the table pointer. gcc's own
- * version spends a UBFX and an ADD on the index and reloads its pointers (about 1.6 times the instructions).
- * The entry is 16 << shift bytes wide (4 nibbles x Cout / 4 words); value v starts at v << (shift + 4). */
-#define PB_TBL_STR2(x) #x
-#define PB_TBL_STR(x)  PB_TBL_STR2(x)
-/* Nibble j's entry: r9 = table + offset of the value, then its four words at `off` (j's place, the half). */
-#define PB_TBL_NIBBLE(mask, shift_op, off, first)                                                                      \
-    "and r9, r10, #" mask "\n\t"                                                                                       \
-    "add r9, r12, r9" shift_op "\n\t"                                                                                  \
+/* The same for 16 or 32 output channels in Thumb-2: per nibble an AND that leaves the value at a shift of its
+ * entry's offset, one ADD (with that shift) for the address, LDRDs and one ADD per count word; per tap one load
+ * of the window word and one step of the table pointer. gcc's own version spends a UBFX and an ADD on the index
+ * and reloads its pointers (about 1.6 times the instructions). An entry is 16 << S bytes (4 nibbles x Cout / 4
+ * words, Cout = 4 << S); value v starts at v << (S + 4), nibble j at j * (4 << S) within it. */
+#define PB_TBL_STR2(x)   #x
+#define PB_TBL_STR(x)    PB_TBL_STR2(x)
+#define PB_TBL_ADD(a, r) "add %[" #a "], %[" #a "], " #r "\n\t"
+#define PB_TBL_SET(a, r) "mov %[" #a "], " #r "\n\t"
+/* The count words of one entry at r9 + off onto a0.. (op: PB_TBL_SET for the first entry, else PB_TBL_ADD). */
+#define PB_TBL_W4(off, op)                                                                                             \
     "ldrd r0, r1, [r9, #" off "]\n\t"                                                                                  \
-    "ldrd r2, r3, [r9, #" off " + 8]\n\t" first
-#define PB_TBL_ADD                                                                                                     \
-    "add %[a0], %[a0], r0\n\t"                                                                                         \
-    "add %[a1], %[a1], r1\n\t"                                                                                         \
-    "add %[a2], %[a2], r2\n\t"                                                                                         \
-    "add %[a3], %[a3], r3\n\t"
-#define PB_TBL_SET                                                                                                     \
-    "mov %[a0], r0\n\t"                                                                                                \
-    "mov %[a1], r1\n\t"                                                                                                \
-    "mov %[a2], r2\n\t"                                                                                                \
-    "mov %[a3], r3\n\t"
-/* One tap at byte offset `at` of the row pointer lr; value offsets for an entry of 16 << S bytes: nibble 0
- * (bits 0-3) lsl S + 4, nibble 1 (4-7) lsl S, nibble 2 (16-19) lsr 12 - S, nibble 3 (20-23) lsr 16 - S. */
-#define PB_TBL_TAP(at, S, off0, first)                                                                                 \
-    "ldr r10, [lr, #" at "]\n\t" PB_TBL_NIBBLE("0xF", ", lsl #" PB_TBL_STR(S + 4), off0, first)                        \
-        PB_TBL_NIBBLE("0xF0", ", lsl #" PB_TBL_STR(S), off0 " + (4 << " PB_TBL_STR(S) ")", PB_TBL_ADD)                 \
-            PB_TBL_NIBBLE("0xF0000", ", lsr #" PB_TBL_STR(12 - S), off0 " + (8 << " PB_TBL_STR(S) ")", PB_TBL_ADD)     \
-                PB_TBL_NIBBLE("0xF00000", ", lsr #" PB_TBL_STR(16 - S), off0 " + (12 << " PB_TBL_STR(S) ")",           \
+    "ldrd r2, r3, [r9, #" off " + 8]\n\t" op(a0, r0) op(a1, r1) op(a2, r2) op(a3, r3)
+#define PB_TBL_W8(off, op)                                                                                             \
+    "ldrd r0, r1, [r9, #" off "]\n\t" op(a0, r0) op(a1, r1) "ldrd r0, r1, [r9, #" off " + 8]\n\t" op(a2, r0)           \
+        op(a3, r1) "ldrd r0, r1, [r9, #" off " + 16]\n\t" op(a4, r0) op(a5, r1) "ldrd r0, r1, [r9, #" off              \
+                                                                                " + 24]\n\t" op(a6, r0) op(a7, r1)
+/* Nibble j's entry: r9 = table + the value's offset (the AND leaves the value at bit `mask`'s shift, the ADD's
+ * shift moves it to S + 4), then its words at j's place. */
+#define PB_TBL_NIBBLE(W, mask, shift_op, off, op)                                                                      \
+    "and r9, r10, #" mask "\n\t"                                                                                       \
+    "add r9, r12, r9" shift_op "\n\t" W(off, op)
+/* One tap at byte offset `at` of the row pointer lr: nibble 0 (bits 0-3) lsl S + 4, nibble 1 (4-7) lsl S,
+ * nibble 2 (16-19) lsr 12 - S, nibble 3 (20-23) lsr 16 - S. */
+#define PB_TBL_TAP(W, at, S, op0)                                                                                      \
+    "ldr r10, [lr, #" at "]\n\t" PB_TBL_NIBBLE(W, "0xF", ", lsl #" PB_TBL_STR(S + 4), "0", op0)                        \
+        PB_TBL_NIBBLE(W, "0xF0", ", lsl #" PB_TBL_STR(S), "(4 << " PB_TBL_STR(S) ")", PB_TBL_ADD)                      \
+            PB_TBL_NIBBLE(W, "0xF0000", ", lsr #" PB_TBL_STR(12 - S), "(8 << " PB_TBL_STR(S) ")", PB_TBL_ADD)          \
+                PB_TBL_NIBBLE(W, "0xF00000", ", lsr #" PB_TBL_STR(16 - S), "(12 << " PB_TBL_STR(S) ")",                \
                               PB_TBL_ADD) "add r12, r12, #(256 << " PB_TBL_STR(S) ")\n\t"
-#define PB_TBL_ROW(S, off0, first_tap)                                                                                 \
-    PB_TBL_TAP("0", S, off0, first_tap) PB_TBL_TAP("4", S, off0, PB_TBL_ADD) PB_TBL_TAP("8", S, off0, PB_TBL_ADD)
+#define PB_TBL_ROW(W, S, op0)                                                                                          \
+    PB_TBL_TAP(W, "0", S, op0) PB_TBL_TAP(W, "4", S, PB_TBL_ADD) PB_TBL_TAP(W, "8", S, PB_TBL_ADD)
 #define PB_TBL_NEXT_ROW                                                                                                \
     "ldr r9, %[rb]\n\t"                                                                                                \
     "add lr, lr, r9\n\t"
-#define PB_TBL_PIXEL(S, off0)                                                                                          \
-    __asm__("mov lr, %[win]\n\t"                                                                                       \
-            "mov r12, %[tbl]\n\t" PB_TBL_ROW(S, off0, PB_TBL_SET) PB_TBL_NEXT_ROW PB_TBL_ROW(S, off0, PB_TBL_ADD)      \
-                PB_TBL_NEXT_ROW PB_TBL_ROW(S, off0, PB_TBL_ADD)                                                        \
-            : [a0] "=&r"(acc[0]), [a1] "=&r"(acc[1]), [a2] "=&r"(acc[2]), [a3] "=&r"(acc[3])                           \
-            : [win] "r"(win), [tbl] "r"(table), [rb] "m"(row_bytes)                                                    \
-            : "r0", "r1", "r2", "r3", "r9", "r10", "r12", "lr", "memory")
+#define PB_TBL_WINDOW(W, S)                                                                                            \
+    PB_TBL_ROW(W, S, PB_TBL_SET) PB_TBL_NEXT_ROW PB_TBL_ROW(W, S, PB_TBL_ADD)                                          \
+    PB_TBL_NEXT_ROW PB_TBL_ROW(W, S, PB_TBL_ADD)
+
+/* Where the 32-channel window's operands wait: with eight count registers none is left for them. */
+typedef struct {
+    const uint32_t *win, *table;
+    uint32_t row_bytes;
+} pb_table_window_t;
+
+/* acc[0 .. Cout / 4) = the count words of the window at `win`, 16 (S = 2) or 32 (S = 3) output channels. */
+PB_INLINE void pb_table_counts_arm(uint32_t *acc, const uint32_t *table, const uint32_t *win, uint32_t row_bytes,
+                                   const int shift)
+{
+    if (shift == 2) {
+        __asm__("mov lr, %[win]\n\t"
+                "mov r12, %[tbl]\n\t" PB_TBL_WINDOW(PB_TBL_W4, 2)
+                : [a0] "=&r"(acc[0]), [a1] "=&r"(acc[1]), [a2] "=&r"(acc[2]), [a3] "=&r"(acc[3])
+                : [win] "r"(win), [tbl] "r"(table), [rb] "m"(row_bytes)
+                : "r0", "r1", "r2", "r3", "r9", "r10", "r12", "lr", "memory");
+        return;
+    }
+    pb_table_window_t st = {win, table, row_bytes};
+    __asm__ volatile("" : "+m"(st)); /* in memory, at a fixed place */
+    __asm__("ldr lr, %[win]\n\t"
+            "ldr r12, %[tbl]\n\t" PB_TBL_WINDOW(PB_TBL_W8, 3)
+            : [a0] "=&r"(acc[0]), [a1] "=&r"(acc[1]), [a2] "=&r"(acc[2]), [a3] "=&r"(acc[3]), [a4] "=&r"(acc[4]),
+              [a5] "=&r"(acc[5]), [a6] "=&r"(acc[6]), [a7] "=&r"(acc[7])
+            : [win] "m"(st.win), [tbl] "m"(st.table), [rb] "m"(st.row_bytes)
+            : "r0", "r1", "r9", "r10", "r12", "lr", "memory");
+}
 
 /* The branch of the 16 channels whose counts are in acc[0..3], their thresholds at *t, residual at *x (both
  * advanced past them): per pair UXTB16 of its counts, then as the lane pairs (pb_popbin_channels_arm.h's
@@ -143,17 +166,6 @@ PB_INLINE void pb_table_branch16_arm(pb_residual_t **x, const uint32_t **t, cons
         PB_TBL_BRANCH16(PB_TBL_PAIR);
 }
 
-/* acc[0..3] = words 4 half .. 4 half + 3 of the counts of the window at `win`. */
-PB_INLINE void pb_table_counts4_arm(uint32_t *acc, const uint32_t *table, const uint32_t *win, uint32_t row_bytes,
-                                    const int shift, const int half)
-{
-    if (shift == 3 && half)
-        PB_TBL_PIXEL(3, "16");
-    else if (shift == 3)
-        PB_TBL_PIXEL(3, "0");
-    else
-        PB_TBL_PIXEL(2, "0");
-}
 #endif
 
 #endif /* PB_KERNEL_FAST */

@@ -278,43 +278,54 @@ def fast_lane_pair_words(weight_bits: np.ndarray, threshold: np.ndarray,
 
 #: Taps of a table window (firmware/kernels/pb_binconv_table.h): each looks up 4 nibbles of its fast-packed word.
 TABLE_TAPS = 9
-#: The nibbles of a fast-packed word of at most 16 channels: bits 0-7 hold the even channels, 16-23 the odd.
+#: The nibbles of a group: bits 0-7 of a fast-packed word hold the even channels of 0-15, bits 16-23 the odd ones.
 TABLE_NIBBLE_SHIFTS = (0, 4, 16, 20)
+#: Input channels up to which a window takes tables: one word a pixel, two groups of nibbles (16 channels each;
+#: group 1 is the word shifted right by 8), whose counts a byte holds (9 x 16 = 144).
+TABLE_MAX_IN_CHANNELS = 32
 #: The output channel counts a table entry takes (Cout / 4 words of byte counts, a power of two).
-TABLE_OUT_CHANNELS = (4, 8, 16, 32)
+TABLE_OUT_CHANNELS = (4, 8, 16, 32, 64)
 
 
 def takes_table(in_channels: int, out_channels: int) -> bool:
     """Whether a popbin or ternary block gets a popcount table under --kernel tables (pb_table_shape)."""
-    return in_channels <= HALVES_MAX_CHANNELS and out_channels in TABLE_OUT_CHANNELS
+    return in_channels <= TABLE_MAX_IN_CHANNELS and out_channels in TABLE_OUT_CHANNELS
 
 
-def table_entry_words(out_channels: int) -> int:
-    """Words of a block's popcount table, thresholds not included: 9 taps x 16 values x 4 nibbles x Cout / 4."""
-    return TABLE_TAPS * 16 * len(TABLE_NIBBLE_SHIFTS) * (out_channels // 4)
+def table_groups(in_channels: int) -> int:
+    return 1 if in_channels <= HALVES_MAX_CHANNELS else 2
+
+
+def table_entry_words(in_channels: int, out_channels: int) -> int:
+    """Words of a block's popcount table, thresholds not included: groups x 9 taps x 16 values x 4 nibbles x
+    Cout / 4."""
+    return table_groups(in_channels) * TABLE_TAPS * 16 * len(TABLE_NIBBLE_SHIFTS) * (out_channels // 4)
 
 
 def table_words(weight_bits: np.ndarray, threshold: np.ndarray, zero_threshold: np.ndarray | None = None) -> np.ndarray:
-    """{0,1} weights [Cout, 3, 3, Cin] (Cin <= 16, Cout in TABLE_OUT_CHANNELS) and popcount thresholds ->
+    """{0,1} weights [Cout, 3, 3, Cin] (Cin <= 32, Cout in TABLE_OUT_CHANNELS) and popcount thresholds ->
     uint32, the table path's table (firmware/kernels/pb_binconv_table.h).
 
-    [tap (ky, kx)][value v][nibble j][Cout / 4 words]: the popcount of v XOR nibble j of each output channel's
-    weight word at that tap; word m has the counts of channels 4m, 4m + 2, 4m + 1, 4m + 3 in its bytes 0-3.
-    Then the threshold words of each pair, as the lane pairs hold them (int16, the even channel low;
-    ternary: the plus word, then the zero word).
+    [group g][tap (ky, kx)][value v][nibble j][Cout / 4 words]: the popcount of v XOR nibble j of each output
+    channel's weight word at that tap shifted right by 8 g; word m has the counts of channels 4m, 4m + 2, 4m + 1,
+    4m + 3 in its bytes 0-3. Then the threshold words of each pair, as the lane pairs hold them (int16, the even
+    channel low; ternary: the plus word, then the zero word).
     """
     cout, _, _, cin = weight_bits.shape
     if not takes_table(cin, cout):
-        raise ValueError(f"{cin} -> {cout} channels: the table path takes at most {HALVES_MAX_CHANNELS} input "
+        raise ValueError(f"{cin} -> {cout} channels: the table path takes at most {TABLE_MAX_IN_CHANNELS} input "
                          f"channels and {', '.join(map(str, TABLE_OUT_CHANNELS))} output channels")
     taps = pack_channels_fast(weight_bits).reshape(cout, TABLE_TAPS)  # [Cout, tap]
-    nibbles = np.stack([(taps >> np.uint32(s)) & np.uint32(15) for s in TABLE_NIBBLE_SHIFTS], axis=-1)  # [Cout, 9, 4]
     values = np.arange(16, dtype=np.uint32)
-    counts = popcount32(values[None, None, :, None] ^ nibbles[:, :, None, :])  # [Cout, tap, value, nibble]
-    quads = counts.transpose(1, 2, 3, 0).reshape(TABLE_TAPS, 16, 4, cout // 4, 4).astype(np.uint32)
-    entries = quads[..., 0] | quads[..., 2] << 8 | quads[..., 1] << 16 | quads[..., 3] << 24
+    parts = []
+    for group in range(table_groups(cin)):
+        shifted = taps >> np.uint32(8 * group)
+        nibbles = np.stack([(shifted >> np.uint32(s)) & np.uint32(15) for s in TABLE_NIBBLE_SHIFTS], axis=-1)
+        counts = popcount32(values[None, None, :, None] ^ nibbles[:, :, None, :])  # [Cout, tap, value, nibble]
+        quads = counts.transpose(1, 2, 3, 0).reshape(TABLE_TAPS, 16, 4, cout // 4, 4).astype(np.uint32)
+        parts.append((quads[..., 0] | quads[..., 2] << 8 | quads[..., 1] << 16 | quads[..., 3] << 24).ravel())
     tails = np.stack([_int16_pair_words(t) for t in _threshold_tables(threshold, zero_threshold)], axis=1)
-    return np.concatenate([entries.ravel(), tails.ravel()]).astype(np.uint32)
+    return np.concatenate([*parts, tails.ravel()]).astype(np.uint32)
 
 
 # ---- the multiply-free options: bit-plane stem, shift head ---------------------------------------------

@@ -79,7 +79,8 @@ def plan_memory(ir: IntegerModel, kernel: Kernel = Kernel.REFERENCE) -> MemoryPl
             h, w = h // 2, w // 2
         residual = max(residual, h * w * blk.out_channels)
         if kernel.tables and blk.kind in ("popbin", "ternary") and takes_table(blk.in_channels, blk.out_channels):
-            weight_bytes += 4 * table_entry_words(blk.out_channels)  # popcount tables (pb_binconv_table.h)
+            # popcount tables (pb_binconv_table.h)
+            weight_bytes += 4 * table_entry_words(blk.in_channels, blk.out_channels)
         elif fast and blk.kind in ("popbin", "ternary") and blk.in_channels <= LANE_PAIR_MAX_CHANNELS:  # lane pairs
             weight_bytes += 4 * (lane_pair_words_per_pair(blk.in_channels) - 1) * ((blk.out_channels + 1) // 2)
         else:

@@ -90,26 +90,29 @@ def test_fast_weight_words_count_what_the_plain_popcount_counts(cin):
     assert counts == expected.tolist()
 
 
-@pytest.mark.parametrize("cin,cout", [(16, 16), (16, 32), (9, 8), (5, 4)])
+@pytest.mark.parametrize("cin,cout", [(16, 16), (16, 32), (9, 8), (5, 4), (32, 32), (32, 64), (20, 8)])
 def test_popcount_tables_count_what_the_plain_popcount_counts(cin, cout):
-    """The kernel's sum over the 36 lookups, bytes decoded as pb_binconv_table.h reads them, == the popcounts."""
+    """The kernel's sum over the lookups of each group, bytes decoded as pb_binconv_table.h reads them, == the
+    popcounts."""
     rng = np.random.default_rng(cin + cout)
     weight_bits = rng.integers(0, 2, size=(cout, 3, 3, cin), dtype=np.uint8)
     window_bits = rng.integers(0, 2, size=(3, 3, cin), dtype=np.uint8)
     expected = popcount32(pack_channels(window_bits).ravel()[None, :] ^
                           pack_channels(weight_bits).reshape(cout, -1)).sum(1)
     words = pack.table_words(weight_bits, np.arange(cout), np.arange(cout) + 1)
-    assert len(words) == pack.table_entry_words(cout) + cout  # two threshold words a pair: ternary
-    entries = words[:pack.table_entry_words(cout)].reshape(pack.TABLE_TAPS, 16, 4, cout // 4)
-    acc = np.zeros(cout // 4, dtype=np.uint64)
-    for tap, h in enumerate(pack_channels_fast(window_bits).ravel()):
-        for j, shift in enumerate(pack.TABLE_NIBBLE_SHIFTS):
-            acc += entries[tap, (int(h) >> shift) & 15, j]
+    n = pack.table_entry_words(cin, cout)
+    assert len(words) == n + cout  # two threshold words a pair: ternary
+    groups = words[:n].reshape(pack.table_groups(cin), pack.TABLE_TAPS, 16, 4, cout // 4)
     counts = np.zeros(cout, dtype=np.int64)
-    for m, word in enumerate(acc.astype(np.int64)):  # bytes 0-3: channels 4m, 4m + 2, 4m + 1, 4m + 3
-        counts[[4 * m, 4 * m + 2, 4 * m + 1, 4 * m + 3]] = [(int(word) >> (8 * b)) & 0xFF for b in range(4)]
+    for g, entries in enumerate(groups):
+        acc = np.zeros(cout // 4, dtype=np.uint64)
+        for tap, h in enumerate(pack_channels_fast(window_bits).ravel()):
+            for j, shift in enumerate(pack.TABLE_NIBBLE_SHIFTS):
+                acc += entries[tap, (int(h) >> (shift + 8 * g)) & 15, j]
+        for m, word in enumerate(acc.astype(np.int64)):  # bytes 0-3: channels 4m, 4m + 2, 4m + 1, 4m + 3
+            counts[[4 * m, 4 * m + 2, 4 * m + 1, 4 * m + 3]] += [(int(word) >> (8 * b)) & 0xFF for b in range(4)]
     assert counts.tolist() == expected.tolist()
-    tails = words[pack.table_entry_words(cout):].reshape(cout // 2, 2).view(np.int16).reshape(cout // 2, 4)
+    tails = words[n:].reshape(cout // 2, 2).view(np.int16).reshape(cout // 2, 4)
     assert tails[:, [0, 1]].ravel().tolist() == list(range(cout))  # plus thresholds, even channel low
     assert tails[:, [2, 3]].ravel().tolist() == list(range(1, cout + 1))  # then the zero ones
     with pytest.raises(ValueError, match="table path"):
@@ -157,7 +160,8 @@ def test_layout_constants_are_the_kernels():
     assert re.search(r"#define PB_TABLE_TAPS\s+(\d+)", table).group(1) == str(pack.TABLE_TAPS)
     shape = re.search(r"int pb_table_shape.*?\n}", table, re.S).group(0)  # the Cout list C takes, and Cin's bound
     assert re.findall(r"c == (\d+)", shape) == [str(c) for c in pack.TABLE_OUT_CHANNELS]
-    assert "in_channels <= PB_HALVES_MAX_CHANNELS" in shape
+    assert "in_channels <= PB_TABLE_MAX_IN_CHANNELS" in shape
+    assert re.search(r"#define PB_TABLE_MAX_IN_CHANNELS\s+(\d+)", table).group(1) == str(pack.TABLE_MAX_IN_CHANNELS)
 
 
 def _stem_levels_by_estimate(words: np.ndarray, sums: np.ndarray, levels: int) -> np.ndarray:

@@ -291,39 +291,32 @@ PB_INLINE uint32_t pb_table_pair_simd(uint32_t x, uint32_t c, const uint32_t *t,
 typedef uint32_t __attribute__((may_alias)) pb_pair_word_t;
 #endif
 
-/* Channels 2k, 2k + 1 from their counts in bytes 0 and 2 of v, thresholds at t. */
-PB_INLINE void pb_table_pair(pb_residual_t *x, uint32_t v, const uint32_t *t, int32_t delta, const int ternary)
+/* Channels 2k, 2k + 1 from their counts in bytes 0 and 2 of v plus those of w (the second group's, or 0),
+ * thresholds at t. */
+PB_INLINE void pb_table_pair(pb_residual_t *x, uint32_t v, uint32_t w, const uint32_t *t, int32_t delta,
+                             const int ternary)
 {
 #if PB_POPBIN_ASM
     const uint32_t delta2 = ((uint32_t)delta & 0xFFFFu) | (uint32_t)delta << 16;
     pb_pair_word_t *pair = (pb_pair_word_t *)(void *)x;
-    *pair = pb_table_pair_simd(*pair, __uxtb16(v), t, delta2, ternary);
+    *pair = pb_table_pair_simd(*pair, __uxtab16(__uxtb16(v), w), t, delta2, ternary);
 #else
     const uint32_t z = ternary ? t[1] : 0;
-    x[0] = (pb_residual_t)(x[0] + popbin_level((int32_t)(v & 0xFFu), (int16_t)(t[0] & 0xFFFFu), (int16_t)(z & 0xFFFFu),
-                                               delta, ternary));
-    x[1] = (pb_residual_t)(x[1] + popbin_level((int32_t)((v >> 16) & 0xFFu), (int16_t)(t[0] >> 16), (int16_t)(z >> 16),
-                                               delta, ternary));
+    const int32_t even = (int32_t)((v & 0xFFu) + (w & 0xFFu)),
+                  odd = (int32_t)(((v >> 16) & 0xFFu) + ((w >> 16) & 0xFFu));
+    x[0] =
+        (pb_residual_t)(x[0] + popbin_level(even, (int16_t)(t[0] & 0xFFFFu), (int16_t)(z & 0xFFFFu), delta, ternary));
+    x[1] = (pb_residual_t)(x[1] + popbin_level(odd, (int16_t)(t[0] >> 16), (int16_t)(z >> 16), delta, ternary));
 #endif
 }
 
-/* Four count words (16 channels): their eight pairs. */
-PB_INLINE void pb_table_pairs4(pb_residual_t *x, const uint32_t *acc, const uint32_t *t, int32_t delta,
-                               const int ternary)
-{
-    const int tw = ternary ? 2 : 1;
-    for (int m = 0; m < 4; m++, x += 4, t += 2 * tw) {
-        pb_table_pair(x, acc[m], t, delta, ternary);
-        pb_table_pair(x + 2, acc[m] >> 8, t + tw, delta, ternary);
-    }
-}
-
+/* `groups` (1: at most 16 input channels, 2: 17 to 32) and `shift` (Cout = 4 << shift) are constants. */
 PB_INLINE void popbin_table_shift(const pb_binconv_params_t *p, const uint32_t *bits, pb_residual_t *x, const int shift,
-                                  const int ternary)
+                                  const int groups, const int ternary)
 {
     const uint32_t row = p->padded_row_words, step = p->step_words, row_step = p->row_step_words;
-    const int nw = 1 << shift, tw = ternary ? 2 : 1;
-    const uint32_t *const table = p->table, *const tails = table + (PB_TABLE_TAPS * 64 << shift);
+    const int nw = 1 << shift, tw = ternary ? 2 : 1, group_words = PB_TABLE_TAPS * 64 << shift;
+    const uint32_t *const table = p->table, *const tails = table + groups * group_words;
     const int32_t delta = p->delta;
 #if PB_POPBIN_ASM
     const uint32_t delta2 = ((uint32_t)delta & 0xFFFFu) | (uint32_t)delta << 16;
@@ -332,46 +325,69 @@ PB_INLINE void popbin_table_shift(const pb_binconv_params_t *p, const uint32_t *
     for (int oy = 0; oy < p->out_height; oy++, out_row += row_step) {
         const uint32_t *win = out_row;
         for (int ox = 0; ox < p->out_width; ox++, win += step) {
-            uint32_t acc[8];
+            uint32_t acc[16], accb[16] = {0};
 #if PB_POPBIN_ASM
-            if (shift >= 2) { /* the counts in assembly, then their branch 16 channels at a time */
+            if (shift >= 2) { /* the counts in assembly (32 channels a pass), then their branch */
                 const uint32_t *t = tails;
-                pb_table_counts_arm(acc, table, win, row << 2, shift);
-                pb_table_branch16_arm(&x, &t, acc, delta2, ternary);
-                if (shift == 3)
-                    pb_table_branch16_arm(&x, &t, acc + 4, delta2, ternary);
+                for (int half = 0; half < (shift == 4 ? 2 : 1); half++) {
+                    pb_table_counts_arm(acc, table, win, row << 2, shift, half, 0);
+                    if (groups == 1) {
+                        pb_table_branch16_arm(&x, &t, acc, delta2, ternary);
+                        if (shift >= 3)
+                            pb_table_branch16_arm(&x, &t, acc + 4, delta2, ternary);
+                        continue;
+                    }
+                    pb_table_counts_arm(accb, table + group_words, win, row << 2, shift, half, 1);
+                    for (int m = 0; m < (shift == 2 ? 4 : 8); m += 2)
+                        pb_table_branch8x2_arm(&x, &t, acc + m, accb + m, delta2, ternary);
+                }
                 continue;
             }
 #endif
-            pb_table_counts(acc, table, win, row, shift);
+            pb_table_counts(acc, table, win, row, shift, 0);
+            if (groups == 2)
+                pb_table_counts(accb, table + group_words, win, row, shift, 1);
             const uint32_t *t = tails;
             for (int m = 0; m < nw; m++, x += 4, t += 2 * tw) {
-                pb_table_pair(x, acc[m], t, delta, ternary);
-                pb_table_pair(x + 2, acc[m] >> 8, t + tw, delta, ternary);
+                pb_table_pair(x, acc[m], accb[m], t, delta, ternary);
+                pb_table_pair(x + 2, acc[m] >> 8, accb[m] >> 8, t + tw, delta, ternary);
             }
         }
     }
 }
 
-/* One flat loop per output channel count and kind: the entry's words, offsets and branch are constants. Not
- * inlined: beside the lane rows' assembly in one function, gcc would have no register left for its operands. */
+PB_INLINE void popbin_table_groups(const pb_binconv_params_t *p, const uint32_t *bits, pb_residual_t *x,
+                                   const int groups, const int ternary)
+{
+    switch (p->out_channels) {
+    case 64:
+        popbin_table_shift(p, bits, x, 4, groups, ternary);
+        break;
+    case 32:
+        popbin_table_shift(p, bits, x, 3, groups, ternary);
+        break;
+    case 16:
+        popbin_table_shift(p, bits, x, 2, groups, ternary);
+        break;
+    case 8:
+        popbin_table_shift(p, bits, x, 1, groups, ternary);
+        break;
+    default:
+        popbin_table_shift(p, bits, x, 0, groups, ternary);
+        break;
+    }
+}
+
+/* One flat loop per output channel count, group count and kind: the entry's words, offsets and branch are
+ * constants. Not inlined: beside the lane rows' assembly in one function, gcc would have no register left for
+ * its operands. */
 #define PB_TABLE_KERNEL(name, ternary)                                                                                 \
     static __attribute__((noinline)) void name(const pb_binconv_params_t *p, const uint32_t *bits, pb_residual_t *x)   \
     {                                                                                                                  \
-        switch (p->out_channels) {                                                                                     \
-        case 32:                                                                                                       \
-            popbin_table_shift(p, bits, x, 3, ternary);                                                                \
-            break;                                                                                                     \
-        case 16:                                                                                                       \
-            popbin_table_shift(p, bits, x, 2, ternary);                                                                \
-            break;                                                                                                     \
-        case 8:                                                                                                        \
-            popbin_table_shift(p, bits, x, 1, ternary);                                                                \
-            break;                                                                                                     \
-        default:                                                                                                       \
-            popbin_table_shift(p, bits, x, 0, ternary);                                                                \
-            break;                                                                                                     \
-        }                                                                                                              \
+        if (p->in_channels > PB_HALVES_MAX_CHANNELS)                                                                   \
+            popbin_table_groups(p, bits, x, 2, ternary);                                                               \
+        else                                                                                                           \
+            popbin_table_groups(p, bits, x, 1, ternary);                                                               \
     }
 PB_TABLE_KERNEL(popbin_table, 0)
 PB_TABLE_KERNEL(ternary_table, 1)

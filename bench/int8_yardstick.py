@@ -129,7 +129,6 @@ def int8_rows(args, boards, test, split, workdir: Path) -> tuple[list[dict], dic
 def pbkit_rows(args, boards, test, split, workdir: Path) -> list[dict]:
     from pbkit.boards import get_board
     from pbkit.codegen.export import export_files, write_files
-    from pbkit.codegen.kernel import Kernel
     from pbkit.expected import expected_from_ir
     from pbkit.host.build import build_firmware
     from pbkit.host.cycles import estimate_cycles
@@ -145,13 +144,14 @@ def pbkit_rows(args, boards, test, split, workdir: Path) -> list[dict]:
         expected = expected_from_ir(ir, split.images)
         for name in boards:
             board = get_board(name)
-            out = workdir / ckpt.stem / name
-            write_files(export_files(ir, board, Kernel.FAST, source=ckpt.name), out / "model")
-            built = build_firmware(out / "model", name, out / "build")
-            summary = _run(built.elf, name, expected, split, out / "bench.json", args.emulators)
-            estimate = estimate_cycles(built.elf, split.images[0].tobytes(), board.cpu, ir.num_classes)
-            rows.append(_row(f"pbkit {ckpt.stem} (fast kernel)", board, summary, built, estimate, top1_all))
-            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+            for kernel in args.kernel:
+                out = workdir / ckpt.stem / name / kernel.value
+                write_files(export_files(ir, board, kernel, source=ckpt.name), out / "model")
+                built = build_firmware(out / "model", name, out / "build")
+                summary = _run(built.elf, name, expected, split, out / "bench.json", args.emulators)
+                estimate = estimate_cycles(built.elf, split.images[0].tobytes(), board.cpu, ir.num_classes)
+                rows.append(_row(f"pbkit {ckpt.stem} ({kernel} kernel)", board, summary, built, estimate, top1_all))
+                print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     return rows
 
 
@@ -186,6 +186,7 @@ def ratios(rows: list[dict]) -> str:
 
 
 def main() -> int:
+    from pbkit.codegen.kernel import Kernel
     from pbkit.trainer.data import load_split
     from pbkit.zoo import default_model, resolve_checkpoint
 
@@ -203,6 +204,9 @@ def main() -> int:
     parser.add_argument("--tflite", default=None, help="int8 model (default $PBKIT_INT8_TFLITE or ../shared/...)")
     parser.add_argument("--cmsis-nn", default=None, help="CMSIS-NN tree (default $PBKIT_CMSIS_NN or "
                         "../shared/cmsis-nn)")
+    parser.add_argument("--kernel", action="append", type=Kernel.parse, default=None,
+                        help="pbkit kernel, repeatable: fast (default), tables (popcount tables, more flash), "
+                             "reference")
     parser.add_argument("--emulators", type=int, default=1, help="QEMU instances per model and board (default 1)")
     parser.add_argument("--full-check", action="store_true",
                         help="also run LiteRT (reference and default) on all 10,000 images against the host build")
@@ -211,6 +215,7 @@ def main() -> int:
     args = parser.parse_args()
     # a shipped model's name or a file, as every pbkit command takes them
     args.checkpoint = [str(resolve_checkpoint(c)) for c in args.checkpoint or []] or [str(default_model().checkpoint)]
+    args.kernel = args.kernel or [Kernel.FAST]
     from pbkit.host.int8 import Int8SetupError
     from pbkit.host.int8 import tflite_path as find_tflite
 

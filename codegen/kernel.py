@@ -13,8 +13,8 @@ class Kernel(Enum):
 
     REFERENCE = "reference"  # plain C, the compiler's popcount: the contract the fast path is checked against
     FAST = "fast"  # the optimized kernels and their own table layouts (codegen/pack.py)
-    # The fast kernels, and popcount tables for the windows of at most 16 channels (pb_binconv_table.h): fewer
-    # instructions for 576 bytes of flash per output channel of those layers.
+    # The fast kernels, and popcount tables for the windows of at most 32 channels (pb_binconv_table.h): fewer
+    # instructions for 576 bytes of flash per output channel and 16 input channels of those layers.
     TABLES = "tables"
 
     @classmethod

@@ -109,7 +109,7 @@ typedef struct {
     const int32_t *multiplier; /* [Cout] */
     const int32_t *bias;       /* [Cout], BN's shift and the rounding offset folded in */
     uint16_t in_channels;      /* the fast kernel's weight layout depends on it (pb_binconv_walk.h) */
-    /* --kernel tables: the popcount tables and thresholds of a window of at most 16 channels
+    /* --kernel tables: the popcount tables and thresholds of a window of at most 32 channels
      * (pb_binconv_table.h) instead of `weights`; NULL otherwise. */
     const uint32_t *table;
 } pb_binconv_params_t;
@@ -139,9 +139,9 @@ typedef struct {
  *                 any other                                     rsign/any                  rsign/any
  *   sumpool       an even channel count (int16)                 sumpool/pairs              sumpool/pairs (int32: any)
  *                 odd                                           sumpool/any                sumpool/any
- *   popbin conv   a table (--kernel tables): Cin <= 16,           popbin/table-asm           popbin/table-c
- *                   Cout 16 or 32 (pb_binconv_table.h)
- *                 a table, Cin <= 16, Cout 4 or 8               popbin/table-simd          popbin/table-c
+ *   popbin conv   a table (--kernel tables): Cin <= 32,           popbin/table-asm           popbin/table-c
+ *                   Cout 16, 32 or 64 (pb_binconv_table.h)
+ *                 a table, Cin <= 32, Cout 4 or 8               popbin/table-simd          popbin/table-c
  *                 a table, any other shape                      refused                    refused
  *                 Cin <= 16, Cout % 8 == 0                      popbin/lane1-row4-asm      popbin/lane1-c
  *                 Cin <= 16, Cout % 4 == 0                      popbin/lane1-row2-asm      popbin/lane1-c

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from pbkit.boards import Board
-from pbkit.ir import IntegerModel
+from pbkit.ir import BlockIR, IntegerModel
 
 from .kernel import Kernel
 from .pack import (
@@ -26,6 +26,11 @@ from .pack import (
 # of the stub firmware stay below these, and `pbkit build` reports the real figures.
 CODE_RESERVE_BYTES = 24 * 1024
 RAM_RESERVE_BYTES = 16 * 1024
+
+
+def block_takes_table(blk: BlockIR, kernel: Kernel) -> bool:
+    """Whether the block's conv reads a popcount table (--kernel tables, pb_binconv_table.h) instead of weights."""
+    return kernel.tables and blk.kind in ("popbin", "ternary") and takes_table(blk.in_channels, blk.out_channels)
 
 
 class ModelTooLargeError(ValueError):
@@ -78,7 +83,7 @@ def plan_memory(ir: IntegerModel, kernel: Kernel = Kernel.REFERENCE) -> MemoryPl
         if blk.stride == 2:
             h, w = h // 2, w // 2
         residual = max(residual, h * w * blk.out_channels)
-        if kernel.tables and blk.kind in ("popbin", "ternary") and takes_table(blk.in_channels, blk.out_channels):
+        if block_takes_table(blk, kernel):
             # popcount tables (pb_binconv_table.h)
             weight_bytes += 4 * table_entry_words(blk.in_channels, blk.out_channels)
         elif fast and blk.kind in ("popbin", "ternary") and blk.in_channels <= LANE_PAIR_MAX_CHANNELS:  # lane pairs

@@ -26,10 +26,9 @@ from .pack import (
     pack_channels,
     stem_fast_words,
     table_words,
-    takes_table,
     words_for,
 )
-from .plan import MemoryPlan, plan_memory
+from .plan import MemoryPlan, block_takes_table, plan_memory
 
 PER_LINE = 16
 
@@ -106,11 +105,6 @@ def _head_fields(ir: IntegerModel) -> list[str]:
     return [f".pool_shift = {ir.head.pool_shift}"] if ir.head.pool_shift else []
 
 
-def block_takes_table(blk: BlockIR, kernel: Kernel) -> bool:
-    """Whether the block's conv reads a popcount table (--kernel tables, pb_binconv_table.h) instead of weights."""
-    return kernel.tables and blk.kind in ("popbin", "ternary") and takes_table(blk.in_channels, blk.out_channels)
-
-
 def _weight_words(blk: BlockIR, kernel: Kernel) -> np.ndarray:
     """The packed weights in the layout of the chosen kernel: the fast one shares XORs and follows
     each pair of popbin channels with their popcount thresholds (firmware/kernels/pb_binconv_walk.h)."""
@@ -163,6 +157,7 @@ def block_tables(blk: BlockIR, index: int, height: int, width: int, kernel: Kern
     residual's static bound entering the block)."""
     in_words = words_for(blk.in_channels)
     padded_row_words = (width + 2) * in_words
+    field = "table" if block_takes_table(blk, kernel) else "weights"
     return {
         "in_channels": blk.in_channels, "out_channels": blk.out_channels, "stride": blk.stride,
         "delta": blk.delta, "in_height": height, "in_width": width,
@@ -173,8 +168,7 @@ def block_tables(blk: BlockIR, index: int, height: int, width: int, kernel: Kern
         "pool_ref": f"&pool_{index}" if blk.stride == 2 else "0",
         "rsign_threshold": _rsign_thresholds(blk, kernel, bound, residual_bits).tolist(),
         "weights": _weight_words(blk, kernel).ravel().tolist(),
-        "weights_name": f"table_{index}" if block_takes_table(blk, kernel) else f"weights_{index}",
-        "weights_field": "table" if block_takes_table(blk, kernel) else "weights",
+        "weights_name": f"{field}_{index}", "weights_field": field,
         **_branch(blk, index, kernel),
     }
 

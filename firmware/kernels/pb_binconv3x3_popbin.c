@@ -32,13 +32,12 @@ static inline __attribute__((always_inline)) int popbin_path(const pb_binconv_pa
     (void)p;
     return PB_PATH_REFERENCE;
 #else
-    if (p->table && !PB_MODEL_TABLES) /* a table this build has no path for */
-        return PB_PATH_REFUSED;
-    if (p->table) /* --kernel tables: the exporter writes one only for the shapes pb_table_shape takes */
-        return !pb_table_shape(p)      ? PB_PATH_REFUSED
-               : !PB_POPBIN_ASM        ? PB_PATH_TABLE_C
-               : p->out_channels >= 16 ? PB_PATH_TABLE_ASM
-                                       : PB_PATH_TABLE_SIMD;
+    if (p->table) /* --kernel tables: the exporter writes one only for the shapes pb_table_shape takes, and
+                   * links the table path only into exports that have tables */
+        return !PB_MODEL_TABLES || !pb_table_shape(p) ? PB_PATH_REFUSED
+               : !PB_POPBIN_ASM                       ? PB_PATH_TABLE_C
+               : p->out_channels >= 16                ? PB_PATH_TABLE_ASM
+                                                      : PB_PATH_TABLE_SIMD;
     if (p->in_words == 1) { /* lane pairs: one stream up to 16 channels, two up to 32 */
         const int base = p->in_channels > PB_HALVES_MAX_CHANNELS ? PB_PATH_LANE2_ROW4_ASM : PB_PATH_LANE1_ROW4_ASM;
 #if PB_POPBIN_ASM
@@ -325,7 +324,7 @@ PB_INLINE void popbin_table_shift(const pb_binconv_params_t *p, const uint32_t *
     for (int oy = 0; oy < p->out_height; oy++, out_row += row_step) {
         const uint32_t *win = out_row;
         for (int ox = 0; ox < p->out_width; ox++, win += step) {
-            uint32_t acc[16], accb[16] = {0};
+            uint32_t acc[16], accb[16];
 #if PB_POPBIN_ASM
             if (shift >= 2) { /* the counts in assembly (32 channels a pass), then their branch */
                 const uint32_t *t = tails;
@@ -347,6 +346,9 @@ PB_INLINE void popbin_table_shift(const pb_binconv_params_t *p, const uint32_t *
             pb_table_counts(acc, table, win, row, shift, 0);
             if (groups == 2)
                 pb_table_counts(accb, table + group_words, win, row, shift, 1);
+            else
+                for (int m = 0; m < nw; m++)
+                    accb[m] = 0;
             const uint32_t *t = tails;
             for (int m = 0; m < nw; m++, x += 4, t += 2 * tw) {
                 pb_table_pair(x, acc[m], accb[m], t, delta, ternary);

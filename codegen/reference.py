@@ -59,11 +59,11 @@ def _binconv(blk, x: np.ndarray) -> np.ndarray:
 
 def _branch(blk, count: np.ndarray) -> np.ndarray:
     """What the block adds to the residual stream, from the popcounts (last axis: output channel)."""
+    delta = blk.branch_delta()
     if blk.kind == "popbin":
-        return np.where(count <= blk.popcount_threshold, blk.delta, -blk.delta)
+        return np.where(count <= blk.popcount_threshold, delta, -delta)
     if blk.kind == "ternary":
-        return np.where(count <= blk.popcount_threshold, blk.delta, np.where(count <= blk.zero_threshold, 0,
-                                                                             -blk.delta))
+        return np.where(count <= blk.popcount_threshold, delta, np.where(count <= blk.zero_threshold, 0, -delta))
     if blk.kind == "requant":
         dot = blk.fan_in - 2 * count  # p, the +-1 dot product
         acc = dot * blk.multiplier.astype(np.int64) + blk.bias.astype(np.int64)

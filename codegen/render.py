@@ -177,6 +177,11 @@ def build_context(ir: IntegerModel, kernel: Kernel = Kernel.FAST, source: str = 
                   plan: MemoryPlan | None = None) -> dict:
     """Everything the templates print, flattened into plain numbers and lists. `plan` is the memory plan of
     `ir` for `kernel` when the caller has made it (an export makes it once), else it is made here."""
+    per_channel = [i for i, blk in enumerate(ir.blocks) if blk.channel_delta is not None]
+    if per_channel:
+        raise ValueError(f"{len(per_channel)} of {len(ir.blocks)} blocks have one delta per output channel (--delta-per-channel): the C "
+                         "kernels add one delta per layer, so this model trains and evaluates here but does not "
+                         "export; train without --delta-per-channel to deploy")
     if plan is None:
         plan = plan_memory(ir, kernel)
     elif plan.kernel is not kernel:

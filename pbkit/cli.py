@@ -81,7 +81,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     _maybe_download(args)
     config = ModelConfig(model=args.model, width=args.width, mode=args.mode, division=args.division,
                          branch_ste=args.branch_ste, branch_levels=args.branch_levels, stem=args.stem,
-                         head=args.head)
+                         head=args.head, delta_per_channel=args.delta_per_channel)
     if config.mode == "ptq-popcount":
         return _convert_ptq(args)
     opts = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
@@ -483,6 +483,10 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     model.add_argument("--branch-levels", type=int, choices=[2, 3], default=2,
                        help="values the popbin branch adds: 2 = +-delta (one compare per output, default), 3 = "
                        "-delta/0/+delta (two compares per output, no multiply; exported and run in C like the default)")
+    model.add_argument("--delta-per-channel", action="store_true",
+                       help="popbin: one delta (and one learnable a) per output channel instead of one per layer; "
+                       "still an add, no multiply. Trains, folds and evaluates as integers; the C kernels take one "
+                       "delta per layer, so export refuses it (an ablation reading, docs/results.md)")
     model.add_argument("--stem", choices=["int8", "bitplanes"], default="int8",
                        help="int8 (default): int8 3x3 conv on pixel - 128 (multiplies); bitplanes: the image as 10 "
                        "thermometer bit planes per colour channel (one 32-bit word a pixel), binary 3x3 conv by "

@@ -69,6 +69,13 @@ class BlockIR:
     bias: np.ndarray | None = None  # int32 [Cout], rounding offset included (requant)
     shift: int = 0  # requant: one right shift per layer
     zero_threshold: np.ndarray | None = None  # int32 [Cout], >= popcount_threshold (ternary): above it, -delta
+    # int32 [Cout]: one delta per output channel (then `delta` is their largest). A training reading: the
+    # integer graph and the reference run it, the C kernels take one delta per layer and export refuses it.
+    channel_delta: np.ndarray | None = None
+
+    def branch_delta(self) -> np.ndarray | int:
+        """What +delta is for each output channel: `channel_delta`, or the layer's one delta."""
+        return self.delta if self.channel_delta is None else self.channel_delta
 
     @property
     def fan_in(self) -> int:
@@ -77,7 +84,7 @@ class BlockIR:
     def branch_bound(self) -> int:
         """Largest |value| the conv branch adds to the residual stream, in output-grid units."""
         if self.kind in ("popbin", "ternary"):
-            return abs(self.delta)
+            return int(np.abs(self.branch_delta()).max())
         n = self.fan_in
         m, b = self.multiplier.astype(np.int64), self.bias.astype(np.int64)
         ends = np.concatenate([(n * m + b) >> self.shift, (-n * m + b) >> self.shift])
@@ -143,6 +150,9 @@ class IntegerModel:
             elif blk.kind == "ternary":
                 parts.append(b"ternary")
                 add(blk.zero_threshold, "<i4")
+            if blk.channel_delta is not None:
+                parts.append(b"channel_delta")
+                add(blk.channel_delta, "<i4")
         add(self.head.weight, "<i1")
         add(self.head.bias, "<i4")
         if self.head.kind != "int8":

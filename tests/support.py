@@ -9,7 +9,7 @@ from pbkit.trainer.model import ModelConfig, build_model
 
 
 def random_model(base_channels: int, seed: int = 0, mode: str = "popbin", model_name: str = "reactnet18",
-                 branch_levels: int = 2, stem: str = "int8", head: str = "int8"):
+                 branch_levels: int = 2, stem: str = "int8", head: str = "int8", delta_per_channel: bool = False):
     """A model whose folds exercise negative scales, flipped channels and off-grid thresholds.
 
     mode "baseline" folds to requant blocks (multiply + shift), "ptq-popcount" and
@@ -18,7 +18,8 @@ def random_model(base_channels: int, seed: int = 0, mode: str = "popbin", model_
     """
     torch.manual_seed(seed)
     model = build_model(ModelConfig(model=model_name, width=base_channels / 64, mode=mode,
-                                    branch_levels=branch_levels, stem=stem, head=head))
+                                    branch_levels=branch_levels, stem=stem, head=head,
+                                    delta_per_channel=delta_per_channel))
     with torch.no_grad():
         for mod in model.modules():
             if isinstance(mod, torch.nn.BatchNorm2d):

@@ -69,6 +69,20 @@ def test_other_models_and_division_rules_keep_parity(model_name, division):
     assert np.array_equal(integer_logits(ir, images).numpy(), reference.run(ir, images.numpy()))
 
 
+@pytest.mark.parametrize("branch_levels", [2, 3])
+def test_a_per_channel_delta_keeps_eval_equal_to_the_integer_reference(branch_levels):
+    model = random_model(24, seed=9, delta_per_channel=True, branch_levels=branch_levels)
+    images = tiny_images(4)
+    ir = fold_model(model)
+    for blk in ir.blocks:
+        assert blk.channel_delta.shape == (blk.out_channels,) and blk.delta == blk.channel_delta.max()
+    assert any(len(np.unique(blk.channel_delta)) > 1 for blk in ir.blocks)
+    expected = reference.run(ir, images.numpy())
+    assert np.array_equal(integer_logits(ir, images).numpy(), expected)
+    assert np.array_equal(model(images).argmax(1).numpy(), expected.argmax(1))
+    assert fold_model(random_model(24, seed=9, branch_levels=branch_levels)).blocks[0].channel_delta is None
+
+
 @pytest.mark.parametrize("mode", ["baseline", "ptq-popcount", "simple-qat-popcount"])
 def test_every_exportable_mode_keeps_eval_equal_to_the_integer_reference(mode):
     model = random_model(24, seed=5, mode=mode)
@@ -135,6 +149,14 @@ def test_pool_shift_enters_the_hash_only_when_nonzero():
     assert ir.sha256() != before
     ir.head.pool_shift = 0
     assert ir.sha256() == before
+
+
+def test_per_channel_deltas_enter_the_hash():
+    ir = fold_model(random_model(8, seed=0, delta_per_channel=True))
+    before = ir.sha256()
+    ir.blocks[3].channel_delta = ir.blocks[3].channel_delta.copy()
+    ir.blocks[3].channel_delta[0] += 1
+    assert ir.sha256() != before
 
 
 def test_check_ranges_refuses_a_head_without_the_shift_it_needs():

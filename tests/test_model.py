@@ -135,6 +135,26 @@ def test_a_three_level_branch_adds_minus_delta_zero_or_delta():
         ModelConfig(mode="baseline", branch_levels=3)
 
 
+def test_a_per_channel_delta_learns_one_a_per_output_channel():
+    model = build_model(ModelConfig(width=0.125, delta_per_channel=True)).train()
+    block = model.blocks[4]  # stride 2, 8 -> 16 channels
+    assert block.log_a.shape == (16,) and block.delta().shape == (16,)
+    assert torch.equal(block.delta(), torch.full((16,), 1.0))  # every channel starts where the layer's delta does
+    with torch.no_grad():
+        block.log_a.copy_(torch.linspace(0.5, 3.0, 16))
+    x = torch.randn(2, 8, 32, 32).round() / 4
+    step = (block(x) - block.shortcut(x)).detach()
+    assert torch.equal(step.abs().amax(dim=(0, 2, 3)), block.delta().detach())  # each channel adds its own +-delta
+    torch.nn.functional.cross_entropy(model(tiny_images(2)), torch.tensor([0, 1])).backward()
+    assert all(b.log_a.grad is not None and b.log_a.grad.shape == b.log_a.shape for b in model.blocks)
+    assert "delta_per_channel" not in ModelConfig().to_dict()  # older configs and hashes unchanged
+    assert ModelConfig(**ModelConfig(delta_per_channel=True).to_dict()).delta_per_channel
+    with pytest.raises(ValueError, match="per-channel delta needs"):
+        ModelConfig(mode="baseline", delta_per_channel=True)
+    with pytest.raises(ValueError, match="per-channel delta needs"):
+        ModelConfig(division="minmax", delta_per_channel=True)
+
+
 def test_multiply_free_options_are_recorded_only_when_chosen():
     assert "stem" not in ModelConfig().to_dict() and "head" not in ModelConfig().to_dict()  # old configs unchanged
     config = ModelConfig(stem="bitplanes", head="shift")

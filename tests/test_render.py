@@ -39,6 +39,12 @@ def test_a_plan_is_made_once_and_must_match_the_kernel():
         render(ir, Kernel.REFERENCE, plan=plan)
 
 
+def test_a_per_channel_delta_model_is_refused_with_the_reason():
+    ir = fold_model(random_model(8, seed=0, delta_per_channel=True))
+    with pytest.raises(ValueError, match=r"one delta per output channel \(--delta-per-channel\).*does not export"):
+        render(ir)
+
+
 def test_strides_are_precomputed_for_the_multiply_free_kernels():
     ctx = build_context(fold_model(random_model(40, seed=0)))
     first_down = ctx["blocks"][4]

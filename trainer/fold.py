@@ -113,7 +113,9 @@ def fold_block(blk) -> BlockIR:
     bits = (blk.weight.detach() >= 0)
     bits = bits ^ (bn_scale < 0).view(-1, 1, 1, 1)
     rsign = torch.floor(blk.rsign_threshold.detach().double() * blk.grid_in + 0.5)
-    delta = round(float(blk.delta()) * blk.grid_out)  # delta() is already on the grid: this is exact
+    units = torch.round(blk.delta().detach().double() * blk.grid_out)  # delta() is already on the grid: exact
+    channel_delta = units.to(torch.int32).numpy() if units.dim() else None
+    delta = int(units.max())
     return BlockIR(
         in_channels=blk.in_channels, out_channels=blk.out_channels, stride=blk.stride,
         rsign_threshold=rsign.to(torch.int32).numpy(),
@@ -121,6 +123,7 @@ def fold_block(blk) -> BlockIR:
         popcount_threshold=pc_threshold.to(torch.int32).numpy(),
         delta=delta, kind="ternary" if ternary else "popbin",
         zero_threshold=None if zero_threshold is None else zero_threshold.to(torch.int32).numpy(),
+        channel_delta=channel_delta,
     )
 
 

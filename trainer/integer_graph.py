@@ -46,10 +46,11 @@ def _integer_batch(ir: IntegerModel, images: torch.Tensor) -> torch.Tensor:
         else:
             popcount = (blk.fan_in - p) / 2
             plus = (popcount <= _t(blk.popcount_threshold).view(1, -1, 1, 1)).to(torch.float64)
+            delta = _t(np.asarray(blk.branch_delta())).view(1, -1, 1, 1)
             if blk.kind == "ternary":  # +delta, 0 or -delta
-                branch = blk.delta * (plus + (popcount <= _t(blk.zero_threshold).view(1, -1, 1, 1)) - 1)
+                branch = delta * (plus + (popcount <= _t(blk.zero_threshold).view(1, -1, 1, 1)) - 1)
             else:
-                branch = blk.delta * (2 * plus - 1)
+                branch = delta * (2 * plus - 1)
         if blk.stride == 2:
             x = F.avg_pool2d(x, 2) * 4  # exact sum of the 2x2 window
         if blk.out_channels == 2 * blk.in_channels:

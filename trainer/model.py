@@ -65,6 +65,10 @@ class ModelConfig:
     branch_levels: int = 2
     stem: str = "int8"
     head: str = "int8"
+    # One delta per output channel (a learnable `a` each) instead of one per layer: still an add, no
+    # multiply, but the C kernels take one delta per layer, so such models train, fold and evaluate
+    # as integers here and `export` refuses them (the gap ablation's reading, docs/results.md).
+    delta_per_channel: bool = False
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -77,6 +81,9 @@ class ModelConfig:
             raise ValueError(f"branch_levels must be one of {BRANCH_LEVELS}, not {self.branch_levels}")
         if self.branch_levels != 2 and (self.mode != "popbin" or self.branch_ste != "clipped"):
             raise ValueError("branch_levels other than 2 need --mode popbin and the clipped branch STE")
+        if self.delta_per_channel and (self.mode != "popbin" or self.division == "minmax"):
+            raise ValueError("a per-channel delta needs --mode popbin and a division rule with a learnable a "
+                             "(not minmax)")
         if self.branch_ste not in BRANCH_STES:
             raise ValueError(f"unknown branch STE {self.branch_ste!r}; available: {', '.join(BRANCH_STES)}")
         if self.stem not in STEMS:
@@ -96,11 +103,14 @@ class ModelConfig:
         return [c0, 2 * c0, 4 * c0, 8 * c0]
 
     def to_dict(self) -> dict:
-        """The fields; `stem` and `head` only where not the default, so older configs and hashes stay as they were."""
+        """The fields; `stem`, `head` and `delta_per_channel` only where not the default, so older configs and
+        hashes stay as they were."""
         d = asdict(self)
         for name in ("stem", "head"):
             if d[name] == "int8":
                 del d[name]
+        if not d["delta_per_channel"]:
+            del d["delta_per_channel"]
         return d
 
 
@@ -174,7 +184,7 @@ class PopBinBlock(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, stride: int, grid_in: int,
                  division: str = "c_times_a", learn_rsign: bool = True, mode: str = "popbin",
-                 branch_ste: str = "clipped", branch_levels: int = 2) -> None:
+                 branch_ste: str = "clipped", branch_levels: int = 2, delta_per_channel: bool = False) -> None:
         super().__init__()
         if stride not in (1, 2) or out_channels not in (in_channels, 2 * in_channels):
             raise ValueError("a block keeps its channels, or doubles them with stride 2")
@@ -193,6 +203,9 @@ class PopBinBlock(nn.Module):
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, 3, 3) * 0.01)
         self.bn = nn.BatchNorm2d(out_channels)
         log_a = torch.tensor(_initial_log_a(division, in_channels))
+        self.delta_per_channel = delta_per_channel
+        if delta_per_channel:  # one `a` per output channel, all starting where the layer's one does
+            log_a = log_a.repeat(out_channels)
         if division == "minmax":  # no learnable a: the normalisation range is fixed
             self.register_buffer("log_a", log_a)
         else:
@@ -205,7 +218,7 @@ class PopBinBlock(nn.Module):
         return 9 * self.in_channels
 
     def delta(self) -> torch.Tensor:
-        """delta = N / division_num, snapped to the output grid (at least one unit).
+        """delta = N / division_num, snapped to the output grid (at least one unit); [Cout] when per channel.
 
         c_plus_a: N / (C + a); n_plus_a: N / (N + a); c_times_a: N / (C a) = 9 / a;
         n_times_a: N / (N a) = 1 / a; minmax: p min-max normalised over [-N, N], so
@@ -221,6 +234,11 @@ class PopBinBlock(nn.Module):
                "n_times_a": lambda: 1.0 / a, "minmax": lambda: 0.5 + 0.0 * a}[self.division]()
         units = torch.clamp(round_ste(raw * self.grid_out), min=1.0)
         return units / self.grid_out
+
+    def delta_map(self) -> torch.Tensor:
+        """delta shaped to scale an N x Cout x H x W branch."""
+        delta = self.delta()
+        return delta.view(1, -1, 1, 1) if delta.dim() else delta
 
     def rsign_threshold_q(self) -> torch.Tensor:
         return fake_quant_to_grid(self.rsign_threshold, self.grid_in)
@@ -242,9 +260,9 @@ class PopBinBlock(nn.Module):
         if self.mode == "baseline":  # BN's output requantized to the residual grid (multiply + shift on device)
             return self.shortcut(x) + fake_quant_to_grid(self.bn(p), self.grid_out)
         if self.branch_levels != 2:
-            return self.shortcut(x) + self.delta() * levels_ste(self.bn(p), self.branch_levels)
+            return self.shortcut(x) + self.delta_map() * levels_ste(self.bn(p), self.branch_levels)
         b = self.branch_sign(self.bn(p))
-        return self.shortcut(x) + self.delta() * b
+        return self.shortcut(x) + self.delta_map() * b
 
 
 class PopBinNet18(nn.Module):
@@ -262,7 +280,8 @@ class PopBinNet18(nn.Module):
                 stride = 2 if (stage > 0 and i == 0) else 1
                 blk = PopBinBlock(c_in, c_out, stride, grid, config.division,
                                   learn_rsign=config.model == "reactnet18", mode=config.mode,
-                                  branch_ste=config.branch_ste, branch_levels=config.branch_levels)
+                                  branch_ste=config.branch_ste, branch_levels=config.branch_levels,
+                                  delta_per_channel=config.delta_per_channel)
                 blocks.append(blk)
                 c_in, grid = c_out, blk.grid_out
         self.blocks = nn.ModuleList(blocks)

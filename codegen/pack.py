@@ -288,7 +288,13 @@ TABLE_OUT_CHANNELS = (4, 8, 16, 32, 64)
 
 
 def takes_table(in_channels: int, out_channels: int) -> bool:
-    """Whether a popbin or ternary block gets a popcount table under --kernel tables (pb_table_shape)."""
+    """Whether a popbin or ternary block gets a table under --kernel tables: a nibble table (pb_table_shape) or a
+    slice table (takes_slice_table)."""
+    return takes_nibble_table(in_channels, out_channels) or takes_slice_table(in_channels, out_channels)
+
+
+def takes_nibble_table(in_channels: int, out_channels: int) -> bool:
+    """Whether a popbin or ternary block gets a nibble popcount table under --kernel tables (pb_table_shape)."""
     return in_channels <= TABLE_MAX_IN_CHANNELS and out_channels in TABLE_OUT_CHANNELS
 
 
@@ -297,9 +303,19 @@ def table_groups(in_channels: int) -> int:
 
 
 def table_entry_words(in_channels: int, out_channels: int) -> int:
-    """Words of a block's popcount table, thresholds not included: groups x 9 taps x 16 values x 4 nibbles x
-    Cout / 4."""
+    """Words of a block's table, thresholds not included. Nibble tables: groups x 9 taps x 16 values x 4 nibbles x
+    Cout / 4; slice tables: Cout / 32 slices x 9 taps x in_words x SLICE_GROUPS x SLICE_GROUP_WORDS."""
+    if takes_slice_table(in_channels, out_channels):
+        return (out_channels // SLICE_CHANNELS) * TABLE_TAPS * (in_channels // 32) * SLICE_GROUPS * SLICE_GROUP_WORDS
     return table_groups(in_channels) * TABLE_TAPS * 16 * len(TABLE_NIBBLE_SHIFTS) * (out_channels // 4)
+
+
+def table_threshold_words(in_channels: int, out_channels: int, ternary: bool) -> int:
+    """Words of a block's table that hold its thresholds: int16 pairs (nibble tables), planes (slice tables)."""
+    kinds = 2 if ternary else 1
+    if takes_slice_table(in_channels, out_channels):
+        return kinds * SLICE_PLANES * (out_channels // SLICE_CHANNELS)
+    return kinds * ((out_channels + 1) // 2)
 
 
 def table_words(weight_bits: np.ndarray, threshold: np.ndarray, zero_threshold: np.ndarray | None = None) -> np.ndarray:
@@ -312,7 +328,7 @@ def table_words(weight_bits: np.ndarray, threshold: np.ndarray, zero_threshold: 
     channel low; ternary: the plus word, then the zero word).
     """
     cout, _, _, cin = weight_bits.shape
-    if not takes_table(cin, cout):
+    if not takes_nibble_table(cin, cout):
         raise ValueError(f"{cin} -> {cout} channels: the table path takes at most {TABLE_MAX_IN_CHANNELS} input "
                          f"channels and {', '.join(map(str, TABLE_OUT_CHANNELS))} output channels")
     taps = pack_channels_fast(weight_bits).reshape(cout, TABLE_TAPS)  # [Cout, tap]
@@ -326,6 +342,71 @@ def table_words(weight_bits: np.ndarray, threshold: np.ndarray, zero_threshold: 
         parts.append((quads[..., 0] | quads[..., 2] << 8 | quads[..., 1] << 16 | quads[..., 3] << 24).ravel())
     tails = np.stack([_int16_pair_words(t) for t in _threshold_tables(threshold, zero_threshold)], axis=1)
     return np.concatenate([*parts, tails.ravel()]).astype(np.uint32)
+
+
+# ---- the slice path (--kernel tables, wider layers) ------------------------------------------------------
+
+#: Output channels of a slice (firmware/kernels/pb_binconv_slice.h): lane o of a word is channel o of the slice.
+SLICE_CHANNELS = 32
+#: Groups an activation word is read in: bits 3g..3g + 2 for g < 10, then bits 30-31.
+SLICE_GROUPS = 11
+#: Words of a group's entries: 8 values x (sum, carry).
+SLICE_GROUP_WORDS = 16
+#: Planes of a count and of a threshold + 1: both stay below 2^11.
+SLICE_PLANES = 11
+#: Input words up to which a window takes slice tables: 9 x 32 x 7 + 1 < 2^SLICE_PLANES.
+SLICE_MAX_IN_WORDS = 7
+
+
+def takes_slice_table(in_channels: int, out_channels: int) -> bool:
+    """Whether a popbin or ternary block gets a slice table under --kernel tables (pb_slice_shape): whole input
+    words, more than one, and whole slices of output channels."""
+    return (in_channels > 32 and in_channels % 32 == 0 and in_channels // 32 <= SLICE_MAX_IN_WORDS
+            and out_channels > 0 and out_channels % SLICE_CHANNELS == 0)
+
+
+def _lane_words(bits: np.ndarray) -> np.ndarray:
+    """{0,1} [..., 32 lanes] -> uint32 [...]: bit o of the word is lane o."""
+    return (bits.astype(np.uint64) << np.arange(32, dtype=np.uint64)).sum(axis=-1).astype(np.uint32)
+
+
+def slice_table_words(weight_bits: np.ndarray, threshold: np.ndarray,
+                      zero_threshold: np.ndarray | None = None) -> np.ndarray:
+    """{0,1} weights [Cout, 3, 3, Cin] and popcount thresholds -> uint32, the slice path's table
+    (firmware/kernels/pb_binconv_slice.h).
+
+    [slice][tap (ky, kx)][input word][group g][value v][sum, carry]: with W_i the word whose lane o is bit 3g + i
+    of output channel 32 slice + o's fast-packed weight word at that tap and x_i = W_i XOR (bit i of v, in every
+    lane), the sum x_0 ^ x_1 ^ x_2 and the carry maj(x_0, x_1, x_2) (group 10: bits 30 and 31, values below 4, the
+    rest zero). Then per slice the planes of threshold + 1 (ternary: the plus planes, then the zero planes).
+    """
+    cout, _, _, cin = weight_bits.shape
+    if not takes_slice_table(cin, cout):
+        raise ValueError(f"{cin} -> {cout} channels: the slice path takes a multiple of 32 input channels from 64 "
+                         f"to {32 * SLICE_MAX_IN_WORDS} and a multiple of {SLICE_CHANNELS} output channels")
+    in_words, slices = cin // 32, cout // SLICE_CHANNELS
+    words = pack_channels_fast(weight_bits).reshape(slices, SLICE_CHANNELS, TABLE_TAPS, in_words)
+    weight_bit = (words[..., None] >> np.arange(32, dtype=np.uint32)) & np.uint32(1)  # [s, o, tap, word, bit]
+    lanes = _lane_words(np.moveaxis(weight_bit, 1, -1))  # [s, tap, word, bit]
+    entries = np.zeros((slices, TABLE_TAPS, in_words, SLICE_GROUPS, 8, 2), dtype=np.uint32)
+    for g in range(SLICE_GROUPS):
+        width = 3 if g < SLICE_GROUPS - 1 else 2
+        for v in range(1 << width):
+            x = [lanes[..., 3 * g + i] ^ np.uint32(0xFFFFFFFF if (v >> i) & 1 else 0) for i in range(width)]
+            if width == 3:
+                entries[..., g, v, 0] = x[0] ^ x[1] ^ x[2]
+                entries[..., g, v, 1] = (x[0] & x[1]) | (x[2] & (x[0] ^ x[1]))
+            else:
+                entries[..., g, v, 0] = x[0] ^ x[1]
+                entries[..., g, v, 1] = x[0] & x[1]
+    planes = []
+    for t in _threshold_tables(threshold, zero_threshold):
+        above = (t + 1).reshape(slices, SLICE_CHANNELS)
+        if above.min() < 0 or above.max() >= 1 << SLICE_PLANES:
+            raise ValueError(f"popcount thresholds outside -1..{(1 << SLICE_PLANES) - 2}")
+        plane_bits = (above[..., None] >> np.arange(SLICE_PLANES)) & 1  # [s, o, k]
+        planes.append(_lane_words(np.moveaxis(plane_bits, 1, -1)))  # [s, k]
+    return np.concatenate([entries.ravel(), np.concatenate(planes, axis=1).ravel()]).astype(np.uint32)
 
 
 # ---- the multiply-free options: bit-plane stem, shift head ---------------------------------------------

@@ -18,6 +18,7 @@ from .pack import (
     lane_pair_words_per_pair,
     stem_fast_words_per_channel,
     table_entry_words,
+    table_threshold_words,
     takes_table,
     words_for,
 )
@@ -29,7 +30,8 @@ RAM_RESERVE_BYTES = 16 * 1024
 
 
 def block_takes_table(blk: BlockIR, kernel: Kernel) -> bool:
-    """Whether the block's conv reads a popcount table (--kernel tables, pb_binconv_table.h) instead of weights."""
+    """Whether the block's conv reads a table (--kernel tables: pb_binconv_table.h, pb_binconv_slice.h) instead of
+    weights."""
     return kernel.tables and blk.kind in ("popbin", "ternary") and takes_table(blk.in_channels, blk.out_channels)
 
 
@@ -94,6 +96,8 @@ def plan_memory(ir: IntegerModel, kernel: Kernel = Kernel.REFERENCE) -> MemoryPl
         threshold_bytes += 4 * ((blk.in_channels + 1) // 2 if fast and residual_bits == 16 else blk.in_channels)
         if blk.kind == "requant":  # int32 multiplier + bias per output channel, no popcount threshold
             requant_bytes += 8 * blk.out_channels
+        elif block_takes_table(blk, kernel):  # in the table: int16 pairs or threshold planes
+            threshold_bytes += 4 * table_threshold_words(blk.in_channels, blk.out_channels, blk.kind == "ternary")
         else:  # fast: two int16 thresholds a word, in the weight stream; ternary: two tables
             tables = 2 if blk.kind == "ternary" else 1
             threshold_bytes += tables * 4 * ((blk.out_channels + 1) // 2 if fast else blk.out_channels)

@@ -24,8 +24,10 @@ from .pack import (
     fast_weight_words,
     head_shift_codes,
     pack_channels,
+    slice_table_words,
     stem_fast_words,
     table_words,
+    takes_slice_table,
     words_for,
 )
 from .plan import MemoryPlan, block_takes_table, plan_memory
@@ -112,7 +114,8 @@ def _weight_words(blk: BlockIR, kernel: Kernel) -> np.ndarray:
         return pack_channels(blk.weight_bits)
     zero = blk.zero_threshold if blk.kind == "ternary" else None
     if block_takes_table(blk, kernel):
-        return table_words(blk.weight_bits, blk.popcount_threshold, zero)
+        table = slice_table_words if takes_slice_table(blk.in_channels, blk.out_channels) else table_words
+        return table(blk.weight_bits, blk.popcount_threshold, zero)
     if blk.kind in ("popbin", "ternary") and blk.in_channels <= LANE_PAIR_MAX_CHANNELS:
         return fast_lane_pair_words(blk.weight_bits, blk.popcount_threshold, zero)
     words = fast_weight_words(blk.weight_bits)
@@ -179,9 +182,9 @@ def build_context(ir: IntegerModel, kernel: Kernel = Kernel.FAST, source: str = 
     `ir` for `kernel` when the caller has made it (an export makes it once), else it is made here."""
     per_channel = [i for i, blk in enumerate(ir.blocks) if blk.channel_delta is not None]
     if per_channel:
-        raise ValueError(f"{len(per_channel)} of {len(ir.blocks)} blocks have one delta per output channel (--delta-per-channel): the C "
-                         "kernels add one delta per layer, so this model trains and evaluates here but does not "
-                         "export; train without --delta-per-channel to deploy")
+        raise ValueError(f"{len(per_channel)} of {len(ir.blocks)} blocks have one delta per output channel "
+                         "(--delta-per-channel): the C kernels add one delta per layer, so this model trains and "
+                         "evaluates here but does not export; train without --delta-per-channel to deploy")
     if plan is None:
         plan = plan_memory(ir, kernel)
     elif plan.kernel is not kernel:

@@ -119,6 +119,38 @@ def test_popcount_tables_count_what_the_plain_popcount_counts(cin, cout):
         pack.table_words(weight_bits[:3], np.arange(3))
 
 
+@pytest.mark.parametrize("cin,cout", [(64, 64), (128, 32), (96, 64)])
+def test_slice_tables_count_what_the_plain_popcount_counts(cin, cout):
+    """Each lane's sum over the entries (sum + 2 carry) the groups of the window words pick, as pb_binconv_slice.h
+    reads them, == the popcounts; the threshold planes hold threshold + 1, plus then zero."""
+    rng = np.random.default_rng(cin + cout)
+    weight_bits = rng.integers(0, 2, size=(cout, 3, 3, cin), dtype=np.uint8)
+    window_bits = rng.integers(0, 2, size=(3, 3, cin), dtype=np.uint8)
+    expected = popcount32(pack_channels(window_bits).ravel()[None, :] ^
+                          pack_channels(weight_bits).reshape(cout, -1)).sum(1)
+    plus, zero = rng.integers(-1, 9 * cin + 1, size=cout), rng.integers(-1, 9 * cin + 1, size=cout)
+    words = pack.slice_table_words(weight_bits, plus, zero)
+    n = pack.table_entry_words(cin, cout)
+    slices, in_words = cout // pack.SLICE_CHANNELS, cin // 32
+    assert len(words) == n + pack.table_threshold_words(cin, cout, ternary=True)
+    entries = words[:n].reshape(slices, pack.TABLE_TAPS * in_words, pack.SLICE_GROUPS, 8, 2)
+    lanes = np.arange(32, dtype=np.uint32)
+    counts = np.zeros((slices, 32), dtype=np.int64)
+    for k, h in enumerate(pack_channels_fast(window_bits).ravel()):
+        for g in range(pack.SLICE_GROUPS):
+            s, c = entries[:, k, g, (int(h) >> (3 * g)) & 7].T
+            counts += ((s[:, None] >> lanes) & 1) + 2 * ((c[:, None] >> lanes) & 1)
+    assert counts.ravel().tolist() == expected.tolist()
+    planes = words[n:].reshape(slices, 2, pack.SLICE_PLANES)
+    decoded = [sum(((planes[:, kind, k, None] >> lanes) & 1).astype(np.int64) << k for k in range(pack.SLICE_PLANES))
+               for kind in (0, 1)]
+    assert (decoded[0].ravel() - 1).tolist() == plus.tolist() and (decoded[1].ravel() - 1).tolist() == zero.tolist()
+    assert not pack.takes_slice_table(32, 64) and not pack.takes_slice_table(64, 48)
+    assert pack.takes_table(64, 64) and not pack.takes_nibble_table(64, 64)
+    with pytest.raises(ValueError, match="slice path"):
+        pack.slice_table_words(weight_bits[:16], plus[:16])
+
+
 def test_fast_stream_follows_each_channel_pair_with_its_thresholds():
     words = np.arange(5 * 3, dtype=np.uint32).reshape(5, 3)
     stream = fast_interleave_thresholds(words, np.array([-1, 7, 300, 0, 12]))
@@ -162,6 +194,9 @@ def test_layout_constants_are_the_kernels():
     assert re.findall(r"c == (\d+)", shape) == [str(c) for c in pack.TABLE_OUT_CHANNELS]
     assert "in_channels <= PB_TABLE_MAX_IN_CHANNELS" in shape
     assert re.search(r"#define PB_TABLE_MAX_IN_CHANNELS\s+(\d+)", table).group(1) == str(pack.TABLE_MAX_IN_CHANNELS)
+    sliced = (FIRMWARE_DIR / "kernels" / "pb_binconv_slice.h").read_text()
+    for name in ("SLICE_GROUPS", "SLICE_GROUP_WORDS", "SLICE_PLANES", "SLICE_MAX_IN_WORDS"):
+        assert re.search(rf"#define PB_{name}\s+(\d+)", sliced).group(1) == str(getattr(pack, name)), name
 
 
 def _stem_levels_by_estimate(words: np.ndarray, sums: np.ndarray, levels: int) -> np.ndarray:

@@ -1,3 +1,4 @@
+#include "pb_binconv_slice.h"
 #include "pb_binconv_table.h"
 #include "pb_binconv_walk.h"
 #include "pb_kernels.h"
@@ -32,12 +33,14 @@ static inline __attribute__((always_inline)) int popbin_path(const pb_binconv_pa
     (void)p;
     return PB_PATH_REFERENCE;
 #else
-    if (p->table) /* --kernel tables: the exporter writes one only for the shapes pb_table_shape takes, and
-                   * links the table path only into exports that have tables */
-        return !PB_MODEL_TABLES || !pb_table_shape(p) ? PB_PATH_REFUSED
-               : !PB_POPBIN_ASM                       ? PB_PATH_TABLE_C
-               : p->out_channels >= 16                ? PB_PATH_TABLE_ASM
-                                                      : PB_PATH_TABLE_SIMD;
+    if (p->table) /* --kernel tables: the exporter writes one only for the shapes pb_table_shape or
+                   * pb_slice_shape takes, and links the table paths only into exports that have tables */
+        return !PB_MODEL_TABLES        ? PB_PATH_REFUSED
+               : pb_slice_shape(p)     ? (PB_POPBIN_ASM ? PB_PATH_SLICE_ASM : PB_PATH_SLICE_C)
+               : !pb_table_shape(p)    ? PB_PATH_REFUSED
+               : !PB_POPBIN_ASM        ? PB_PATH_TABLE_C
+               : p->out_channels >= 16 ? PB_PATH_TABLE_ASM
+                                       : PB_PATH_TABLE_SIMD;
     if (p->in_words == 1) { /* lane pairs: one stream up to 16 channels, two up to 32 */
         const int base = p->in_channels > PB_HALVES_MAX_CHANNELS ? PB_PATH_LANE2_ROW4_ASM : PB_PATH_LANE1_ROW4_ASM;
 #if PB_POPBIN_ASM
@@ -393,10 +396,75 @@ PB_INLINE void popbin_table_groups(const pb_binconv_params_t *p, const uint32_t 
     }
 PB_TABLE_KERNEL(popbin_table, 0)
 PB_TABLE_KERNEL(ternary_table, 1)
+
+/* The slice path (pb_binconv_slice.h): per pixel and slice of 32 output channels, the count planes, the plus (and
+ * zero) lanes by bit-sliced compares, then what each channel adds: level[plus | zero << 1] (popbin: zero = plus).
+ * `in_words` is a constant where the caller can. */
+PB_INLINE void popbin_slice_words(const pb_binconv_params_t *p, const uint32_t *bits, pb_residual_t *x,
+                                  const uint32_t in_words, const int ternary)
+{
+    const uint32_t row = p->padded_row_words, step = p->step_words, row_step = p->row_step_words;
+    const uint32_t slice_words = PB_TABLE_TAPS * in_words * PB_SLICE_WORD_WORDS;
+    const int slices = p->out_channels >> 5, plane_words = (ternary ? 2 : 1) * PB_SLICE_PLANES;
+    const uint32_t *planes = p->table;
+    for (int s = 0; s < slices; s++)
+        planes += slice_words; /* not slices * slice_words: no multiply */
+    const int32_t level[4] = {-p->delta, p->delta, 0, p->delta};
+#if PB_POPBIN_ASM
+    /* Two channels a step: their int16 levels as one word, indexed by plus (even, odd) | zero (even, odd) << 2. */
+    uint32_t level2[16];
+    for (int k = 0; k < 16; k++)
+        level2[k] = ((uint32_t)level[(k & 1) | ((k >> 1) & 2)] & 0xFFFFu) |
+                    (uint32_t)level[((k >> 1) & 1) | ((k >> 2) & 2)] << 16;
+#endif
+    const uint32_t *out_row = bits;
+    for (int oy = 0; oy < p->out_height; oy++, out_row += row_step) {
+        const uint32_t *win = out_row;
+        for (int ox = 0; ox < p->out_width; ox++, win += step) {
+            const uint32_t *words = p->table, *t = planes;
+            for (int s = 0; s < slices; s++, words += slice_words, t += plane_words, x += 32) {
+                pb_slice_count_t n;
+                pb_slice_counts(&n, words, win, row, in_words);
+                const uint32_t plus = pb_slice_at_most(n.p, t);
+                const uint32_t zero = ternary ? pb_slice_at_most(n.p, t + PB_SLICE_PLANES) : plus;
+#if PB_POPBIN_ASM
+                pb_pair_word_t *pair = (pb_pair_word_t *)(void *)x;
+                for (int j = 0; j < 16; j++)
+                    pair[j] = __sadd16(pair[j], level2[((plus >> 2 * j) & 3u) | ((zero >> 2 * j) & 3u) << 2]);
+#else
+                for (int o = 0; o < 32; o++)
+                    x[o] = (pb_residual_t)(x[o] + level[((plus >> o) & 1u) | ((zero >> o) & 1u) << 1]);
+#endif
+            }
+        }
+    }
+}
+
+PB_INLINE void popbin_slice_kind(const pb_binconv_params_t *p, const uint32_t *bits, pb_residual_t *x,
+                                 const int ternary)
+{
+    if (p->in_words == 2)
+        popbin_slice_words(p, bits, x, 2, ternary);
+    else if (p->in_words == 4)
+        popbin_slice_words(p, bits, x, 4, ternary);
+    else
+        popbin_slice_words(p, bits, x, p->in_words, ternary);
+}
+
+static __attribute__((noinline)) void popbin_slice(const pb_binconv_params_t *p, const uint32_t *bits, pb_residual_t *x)
+{
+    popbin_slice_kind(p, bits, x, 0);
+}
+
+static __attribute__((noinline)) void ternary_slice(const pb_binconv_params_t *p, const uint32_t *bits,
+                                                    pb_residual_t *x)
+{
+    popbin_slice_kind(p, bits, x, 1);
+}
 #endif
 
 _Static_assert(PB_PATH_TABLE_C == PB_PATH_TABLE_ASM + 2 && PB_PATH_TABLE_SIMD == PB_PATH_TABLE_ASM + 1 &&
-                   PB_PATH_TABLE_C == PB_PATH_COUNT - 1,
+                   PB_PATH_SLICE_ASM == PB_PATH_TABLE_C + 1 && PB_PATH_SLICE_C == PB_PATH_COUNT - 1,
                "table paths out of order: the dispatch takes every id from PB_PATH_TABLE_ASM on");
 
 /* Both kernels: `ternary` is a constant, so each compiles to its own flat loops. */
@@ -417,6 +485,10 @@ int pb_binconv3x3_popbin(const pb_binconv_params_t *p, const uint32_t *bits, pb_
         return PB_ERR_SHAPE;
 #if PB_KERNEL_FAST
 #if PB_MODEL_TABLES
+    if (path == PB_PATH_SLICE_ASM || path == PB_PATH_SLICE_C) {
+        popbin_slice(p, bits, x_hwc);
+        return PB_OK;
+    }
     if (path >= PB_PATH_TABLE_ASM) {
         popbin_table(p, bits, x_hwc);
         return PB_OK;
@@ -441,6 +513,10 @@ int pb_binconv3x3_ternary(const pb_binconv_params_t *p, const uint32_t *bits, pb
         return PB_ERR_SHAPE;
 #if PB_KERNEL_FAST
 #if PB_MODEL_TABLES
+    if (path == PB_PATH_SLICE_ASM || path == PB_PATH_SLICE_C) {
+        ternary_slice(p, bits, x_hwc);
+        return PB_OK;
+    }
     if (path >= PB_PATH_TABLE_ASM) {
         ternary_table(p, bits, x_hwc);
         return PB_OK;

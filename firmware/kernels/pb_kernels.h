@@ -110,7 +110,8 @@ typedef struct {
     const int32_t *bias;       /* [Cout], BN's shift and the rounding offset folded in */
     uint16_t in_channels;      /* the fast kernel's weight layout depends on it (pb_binconv_walk.h) */
     /* --kernel tables: the popcount tables and thresholds of a window of at most 32 channels
-     * (pb_binconv_table.h) instead of `weights`; NULL otherwise. */
+     * (pb_binconv_table.h), or the slice tables of wider ones (pb_binconv_slice.h), instead of `weights`;
+     * NULL otherwise. */
     const uint32_t *table;
 } pb_binconv_params_t;
 
@@ -142,6 +143,8 @@ typedef struct {
  *   popbin conv   a table (--kernel tables): Cin <= 32,           popbin/table-asm           popbin/table-c
  *                   Cout 16, 32 or 64 (pb_binconv_table.h)
  *                 a table, Cin <= 32, Cout 4 or 8               popbin/table-simd          popbin/table-c
+ *                 a table, Cin 64..224 a multiple of 32, Cout    popbin/slice-asm           popbin/slice-c
+ *                   a multiple of 32 (pb_binconv_slice.h)
  *                 a table, any other shape                      refused                    refused
  *                 Cin <= 16, Cout % 8 == 0                      popbin/lane1-row4-asm      popbin/lane1-c
  *                 Cin <= 16, Cout % 4 == 0                      popbin/lane1-row2-asm      popbin/lane1-c
@@ -193,7 +196,9 @@ typedef struct {
     X(PB_PATH_HEAD_SHIFT, "head/shift")                                                                                \
     X(PB_PATH_TABLE_ASM, "popbin/table-asm")                                                                           \
     X(PB_PATH_TABLE_SIMD, "popbin/table-simd")                                                                         \
-    X(PB_PATH_TABLE_C, "popbin/table-c")
+    X(PB_PATH_TABLE_C, "popbin/table-c")                                                                               \
+    X(PB_PATH_SLICE_ASM, "popbin/slice-asm")                                                                           \
+    X(PB_PATH_SLICE_C, "popbin/slice-c")
 
 enum {
 #define PB_PATH_ENUM(id, name) id,

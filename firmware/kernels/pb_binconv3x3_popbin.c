@@ -429,6 +429,7 @@ PB_INLINE void popbin_slice_words(const pb_binconv_params_t *p, const uint32_t *
                 const uint32_t zero = ternary ? pb_slice_at_most(n.p, t + PB_SLICE_PLANES) : plus;
 #if PB_POPBIN_ASM
                 pb_pair_word_t *pair = (pb_pair_word_t *)(void *)x;
+#pragma GCC unroll 16 /* constant bit positions: one UBFX each */
                 for (int j = 0; j < 16; j++)
                     pair[j] = __sadd16(pair[j], level2[((plus >> 2 * j) & 3u) | ((zero >> 2 * j) & 3u) << 2]);
 #else

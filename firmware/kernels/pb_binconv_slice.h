@@ -68,8 +68,8 @@ typedef struct {
 
 /* One activation word v onto planes 0-3 (ones .. eights), its table at e: the 11 groups' sums (weight 1) and
  * carries (weight 2) by a Harley-Seal tree, pairs of groups first; what reaches weight 16 comes back. */
-PB_INLINE pb_slice_top_t pb_slice_word(uint32_t *ones, uint32_t *twos, uint32_t *fours, uint32_t *eights,
-                                       const uint32_t *e, uint32_t v)
+PB_INLINE void pb_slice_word(uint32_t *ones, uint32_t *twos, uint32_t *fours, uint32_t *eights, const uint32_t *e,
+                             uint32_t v, pb_slice_top_t *top)
 {
     uint32_t s0, c0, s1, c1;
     uint32_t t2a, t4a, t2b, t4b, u4a, e8a, e8b, e8c;
@@ -106,11 +106,9 @@ PB_INLINE pb_slice_top_t pb_slice_word(uint32_t *ones, uint32_t *twos, uint32_t 
     u4a = pb_slice_csa(twos, t2a, t2b);
     /* weight 4: t4a, t4b, u4a; weight 8: e8a, e8b, e8c and what comes up */
     const uint32_t e8d = pb_slice_csa(fours, t4a, t4b), e8e = pb_slice_ha(fours, u4a);
-    pb_slice_top_t top;
-    top.a = pb_slice_csa(eights, e8a, e8b);
-    top.b = pb_slice_csa(eights, e8c, e8d);
-    top.c = pb_slice_ha(eights, e8e);
-    return top;
+    top->a = pb_slice_csa(eights, e8a, e8b);
+    top->b = pb_slice_csa(eights, e8c, e8d);
+    top->c = pb_slice_ha(eights, e8e);
 }
 
 #if PB_RESIDUAL_BITS == 16 && defined(__ARM_FEATURE_SIMD32) && defined(__thumb2__) /* as PB_POPBIN_ASM */
@@ -131,10 +129,9 @@ PB_INLINE pb_slice_top_t pb_slice_word(uint32_t *ones, uint32_t *twos, uint32_t 
     "eor %[" acc "], %[" acc "], %[" x "]\n\t"                                                                         \
     "bic %[" x "], %[" x "], %[" acc "]\n\t"
 
-PB_INLINE pb_slice_top_t pb_slice_word_arm(uint32_t *ones, uint32_t *twos, uint32_t *fours, uint32_t *eights,
-                                           const uint32_t *e, uint32_t v)
+PB_INLINE void pb_slice_word_arm(uint32_t *ones, uint32_t *twos, uint32_t *fours, uint32_t *eights, const uint32_t *e,
+                                 uint32_t v, pb_slice_top_t *top)
 {
-    pb_slice_top_t top;
     uint32_t o = *ones, t = *twos, f = *fours, g8 = *eights;
     uint32_t a, b, c, d, p, q, u;
     __asm__(
@@ -157,13 +154,12 @@ PB_INLINE pb_slice_top_t pb_slice_word_arm(uint32_t *ones, uint32_t *twos, uint3
                     PB_SLA_HA("g8", "p") "str %[c], %[top_b]\n\t"
                                          "str %[p], %[top_c]\n\t"
         : [o] "+r"(o), [t] "+r"(t), [f] "+r"(f), [g8] "+r"(g8), [a] "=&r"(a), [b] "=&r"(b), [c] "=&r"(c), [d] "=&r"(d),
-          [p] "=&r"(p), [q] "=&r"(q), [u] "=&r"(u), [top_a] "=m"(top.a), [top_b] "=m"(top.b), [top_c] "=m"(top.c)
+          [p] "=&r"(p), [q] "=&r"(q), [u] "=&r"(u), [top_a] "=m"(top->a), [top_b] "=m"(top->b), [top_c] "=m"(top->c)
         : [e] "r"(e), [v] "r"(v), "m"(*(const uint32_t (*)[PB_SLICE_WORD_WORDS])e));
     *ones = o;
     *twos = t;
     *fours = f;
     *eights = g8;
-    return top;
 }
 #define PB_SLICE_WORD pb_slice_word_arm
 
@@ -200,15 +196,16 @@ PB_INLINE void pb_slice_high_arm(uint32_t *high, const pb_slice_top_t *xy)
           "+m"(*(uint32_t (*)[PB_SLICE_PLANES - 4]) high)
         : [high] "r"(high), [xy] "r"(xy), "m"(*(const pb_slice_top_t(*)[2])xy));
 }
-#define PB_SLICE_HIGH_ASM 1
+#define PB_SLICE_HIGH pb_slice_high_arm
 #else
-#define PB_SLICE_WORD     pb_slice_word
-#define PB_SLICE_HIGH_ASM 0
+#define PB_SLICE_WORD pb_slice_word
+#define PB_SLICE_HIGH pb_slice_high
 #endif
 
-/* Two words' weight-16 carries onto planes 4 and up (in memory: touched once a pair of words). */
-PB_INLINE void pb_slice_high(uint32_t *high, pb_slice_top_t x, pb_slice_top_t y)
+/* Two words' weight-16 carries (xy[0], xy[1]) onto planes 4 and up (in memory: touched once a pair of words). */
+PB_INLINE void pb_slice_high(uint32_t *high, const pb_slice_top_t *xy)
 {
+    const pb_slice_top_t x = xy[0], y = xy[1];
     uint32_t p16 = high[0], p32 = high[1], p64 = high[2];
     const uint32_t c32a = pb_slice_csa(&p16, x.a, x.b), c32b = pb_slice_csa(&p16, x.c, y.a);
     const uint32_t c32c = pb_slice_csa(&p16, y.b, y.c);
@@ -226,6 +223,7 @@ PB_INLINE void pb_slice_high(uint32_t *high, pb_slice_top_t x, pb_slice_top_t y)
 PB_INLINE uint32_t pb_slice_at_most(const uint32_t *count, const uint32_t *t_planes)
 {
     uint32_t borrow = t_planes[0] & ~count[0];
+#pragma GCC unroll 16
     for (int k = 1; k < PB_SLICE_PLANES; k++) {
         const uint32_t c = count[k], t = t_planes[k];
         borrow = (t & ~c) | (borrow & ~(c ^ t));
@@ -244,33 +242,27 @@ PB_INLINE void pb_slice_counts(pb_slice_count_t *n, const uint32_t *words, const
     for (int k = 0; k < PB_SLICE_PLANES - 4; k++)
         high[k] = 0;
     const uint32_t window_row = 3 * in_words, odd = window_row & 1u;
-    const pb_slice_top_t none = {0, 0, 0};
-    pb_slice_top_t held = none;
+    pb_slice_top_t xy[2], held[2]; /* held: an odd row's last word, until the next one's */
     int holding = 0;
     for (int ky = 0; ky < 3; ky++, win += row) {
         const uint32_t *a = win, *const pairs_end = win + window_row - odd;
         for (; a != pairs_end; a += 2, words += 2 * PB_SLICE_WORD_WORDS) {
-            pb_slice_top_t xy[2];
-            xy[0] = PB_SLICE_WORD(&ones, &twos, &fours, &eights, words, a[0]);
-            xy[1] = PB_SLICE_WORD(&ones, &twos, &fours, &eights, words + PB_SLICE_WORD_WORDS, a[1]);
-#if PB_SLICE_HIGH_ASM
-            pb_slice_high_arm(high, xy);
-#else
-            pb_slice_high(high, xy[0], xy[1]);
-#endif
+            PB_SLICE_WORD(&ones, &twos, &fours, &eights, words, a[0], &xy[0]);
+            PB_SLICE_WORD(&ones, &twos, &fours, &eights, words + PB_SLICE_WORD_WORDS, a[1], &xy[1]);
+            PB_SLICE_HIGH(high, xy);
         }
         if (odd) {
-            const pb_slice_top_t x = PB_SLICE_WORD(&ones, &twos, &fours, &eights, words, a[0]);
+            PB_SLICE_WORD(&ones, &twos, &fours, &eights, words, a[0], &held[holding]);
             words += PB_SLICE_WORD_WORDS;
             if (holding)
-                pb_slice_high(high, held, x);
-            else
-                held = x;
+                PB_SLICE_HIGH(high, held);
             holding = !holding;
         }
     }
-    if (holding)
-        pb_slice_high(high, held, none);
+    if (holding) {
+        held[1].a = held[1].b = held[1].c = 0;
+        PB_SLICE_HIGH(high, held);
+    }
     n->p[0] = ones;
     n->p[1] = twos;
     n->p[2] = fours;

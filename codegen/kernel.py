@@ -16,6 +16,10 @@ class Kernel(Enum):
     # The fast kernels, and popcount tables for the windows of at most 32 channels (pb_binconv_table.h): fewer
     # instructions for 576 bytes of flash per output channel and 16 input channels of those layers.
     TABLES = "tables"
+    # TABLES, and bit-sliced tables for the windows of whole words, more than one (64 to 224 channels), whose output
+    # channels come in slices of 32 (pb_binconv_slice.h): fewer instructions again, for 704 bytes of flash per
+    # input word, tap and slice (about 344 KB more for the shipped width-0.25 models; 1 MB boards, not 512 KB).
+    SLICES = "slices"
 
     @classmethod
     def parse(cls, text: str) -> Kernel:
@@ -27,12 +31,18 @@ class Kernel(Enum):
 
     @property
     def fast(self) -> bool:
-        """The fast kernels' layouts (PB_KERNEL_FAST 1): both FAST and TABLES."""
+        """The fast kernels' layouts (PB_KERNEL_FAST 1): all but REFERENCE."""
         return self is not Kernel.REFERENCE
 
     @property
     def tables(self) -> bool:
-        return self is Kernel.TABLES
+        """Popcount tables for the windows of at most 32 channels: TABLES and SLICES."""
+        return self in (Kernel.TABLES, Kernel.SLICES)
+
+    @property
+    def slices(self) -> bool:
+        """Bit-sliced tables for the wider windows too: SLICES."""
+        return self is Kernel.SLICES
 
     def __str__(self) -> str:
         return self.value

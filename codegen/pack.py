@@ -287,10 +287,10 @@ TABLE_MAX_IN_CHANNELS = 32
 TABLE_OUT_CHANNELS = (4, 8, 16, 32, 64)
 
 
-def takes_table(in_channels: int, out_channels: int) -> bool:
-    """Whether a popbin or ternary block gets a table under --kernel tables: a nibble table (pb_table_shape) or a
-    slice table (takes_slice_table)."""
-    return takes_nibble_table(in_channels, out_channels) or takes_slice_table(in_channels, out_channels)
+def takes_table(in_channels: int, out_channels: int, slices: bool = False) -> bool:
+    """Whether a popbin or ternary block gets a table: a nibble table (pb_table_shape; --kernel tables and slices)
+    or, with `slices` (--kernel slices), a slice table (takes_slice_table)."""
+    return takes_nibble_table(in_channels, out_channels) or (slices and takes_slice_table(in_channels, out_channels))
 
 
 def takes_nibble_table(in_channels: int, out_channels: int) -> bool:
@@ -344,7 +344,7 @@ def table_words(weight_bits: np.ndarray, threshold: np.ndarray, zero_threshold: 
     return np.concatenate([*parts, tails.ravel()]).astype(np.uint32)
 
 
-# ---- the slice path (--kernel tables, wider layers) ------------------------------------------------------
+# ---- the slice path (--kernel slices: the wider layers) ------------------------------------------------------
 
 #: Output channels of a slice (firmware/kernels/pb_binconv_slice.h): lane o of a word is channel o of the slice.
 SLICE_CHANNELS = 32
@@ -359,7 +359,7 @@ SLICE_MAX_IN_WORDS = 7
 
 
 def takes_slice_table(in_channels: int, out_channels: int) -> bool:
-    """Whether a popbin or ternary block gets a slice table under --kernel tables (pb_slice_shape): whole input
+    """Whether a popbin or ternary block gets a slice table under --kernel slices (pb_slice_shape): whole input
     words, more than one, and whole slices of output channels."""
     return (in_channels > 32 and in_channels % 32 == 0 and in_channels // 32 <= SLICE_MAX_IN_WORDS
             and out_channels > 0 and out_channels % SLICE_CHANNELS == 0)

@@ -30,9 +30,10 @@ RAM_RESERVE_BYTES = 16 * 1024
 
 
 def block_takes_table(blk: BlockIR, kernel: Kernel) -> bool:
-    """Whether the block's conv reads a table (--kernel tables: pb_binconv_table.h, pb_binconv_slice.h) instead of
-    weights."""
-    return kernel.tables and blk.kind in ("popbin", "ternary") and takes_table(blk.in_channels, blk.out_channels)
+    """Whether the block's conv reads a table instead of weights: --kernel tables (pb_binconv_table.h) and slices
+    (also pb_binconv_slice.h)."""
+    return (kernel.tables and blk.kind in ("popbin", "ternary")
+            and takes_table(blk.in_channels, blk.out_channels, kernel.slices))
 
 
 class ModelTooLargeError(ValueError):

@@ -60,7 +60,7 @@ def kernel_choice(text: str) -> Kernel:
 
 
 def _add_kernel_option(p: argparse.ArgumentParser, help_text: str) -> None:
-    p.add_argument("--kernel", type=kernel_choice, default=Kernel.FAST, metavar="{reference,fast,tables}",
+    p.add_argument("--kernel", type=kernel_choice, default=Kernel.FAST, metavar="{reference,fast,tables,slices}",
                    help=help_text)
 
 
@@ -561,10 +561,13 @@ def _add_export_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("checkpoint", help="a .safetensors checkpoint, or a shipped model's name (`pbkit models`)")
     p.add_argument("--target", choices=["stm32"], default="stm32", help="code generator (default stm32)")
     p.add_argument("--board", default=DEFAULT_BOARD, help=f"one of {', '.join(BOARDS)} (default {DEFAULT_BOARD})")
-    _add_kernel_option(p, "popcount: compiler builtin (reference), inline bit arithmetic (fast, default), or fast "
+    _add_kernel_option(p, "popcount: compiler builtin (reference), inline bit arithmetic (fast, default), fast "
                        "plus popcount tables for the layers of at most 32 input channels (tables: about a fifth "
                        "fewer instructions per image, 576 B of flash per output channel and 16 input channels of "
-                       "each such layer)")
+                       "each such layer), or tables plus bit-sliced tables for the layers of 64 to 224 input "
+                       "channels and a multiple of 32 output channels (slices: about 28 %% fewer instructions "
+                       "than fast, 704 B of flash per input word, tap and 32 output channels: a 1 MB board for "
+                       "the width-0.25 models). docs/performance.md has the figures")
     p.add_argument("--vectors", type=int, default=16, help="golden test vectors to include (0: none)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--json", action="store_true", help="print the memory report as JSON")
@@ -632,8 +635,8 @@ def _add_profile_parser(sub: argparse._SubParsersAction) -> None:
                    f"(default {DEFAULT_BOARD}); with --port, the board reports itself")
     p.add_argument("--checkpoint", default=None, help="a checkpoint file or a shipped model's name "
                    "(`pbkit models`; default: the demo's model)")
-    _add_kernel_option(p, "popcount kernel to export with: reference, fast (default) or tables (see `pbkit export "
-                       "--help`); ignored with --port")
+    _add_kernel_option(p, "popcount kernel to export with: reference, fast (default), tables or slices (see `pbkit "
+                       "export --help`); ignored with --port")
     p.add_argument("--images", type=int, default=1, help="shipped sample images to run; medians per layer (default 1)")
     p.add_argument("--port", default=None, help="profile the board at this serial port or URL instead of "
                    "building and emulating; it must run the checkpoint's model")

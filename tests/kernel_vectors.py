@@ -142,8 +142,8 @@ def _conv_case(case: dict, rng: np.random.Generator, build: Build, index: int) -
     # The fast layout cannot hold a refused window: it gets the reference one, which its kernel never reads.
     # A case with "tables" takes --kernel tables' layout in the fast builds (the reference has no tables).
     layout = "reference" if refused else build.kernel
-    if layout == "fast" and case.get("tables"):
-        layout = "tables"
+    if layout == "fast" and case.get("tables"):  # true: --kernel tables; "slices": --kernel slices
+        layout = "tables" if case["tables"] is True else case["tables"]
     tables = block_tables(blk, index, h, w, Kernel(layout), RSIGN_BOUND, build.residual_bits)
     expected = x if refused else x + reference._branch(blk, _counts(bits, blk.weight_bits, blk.stride))
     return {"tables": tables, "input": x.ravel(), "aux": _padded_words(bits, build).tolist(),

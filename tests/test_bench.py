@@ -54,9 +54,10 @@ def test_bench_agrees_with_pytorch_on_every_image(real_model_firmware, real_mode
 REPLY_TIMEOUT = 300.0
 #: (model mode, popcount kernel) run on every emulated board: PopBin and the baseline (whose requant
 #: blocks use an int32 multiply + flooring shift), each with both kernels, and PopBin with the popcount tables
-#: (its 8- and 16-channel layers take them: 4 words of counts in C, then one and two passes in assembly).
-PARITY_MODELS = [("popbin", "reference"), ("popbin", "fast"), ("popbin", "tables"), ("baseline", "reference"),
-                 ("baseline", "fast")]
+#: (its 8- and 16-channel layers take them: 4 words of counts in C, then one and two passes in assembly), and
+#: with the slice tables too (its 64-channel layers: two words, two slices, the Harley-Seal tree in assembly).
+PARITY_MODELS = [("popbin", "reference"), ("popbin", "fast"), ("popbin", "tables"), ("popbin", "slices"),
+                 ("baseline", "reference"), ("baseline", "fast")]
 
 
 @pytest.mark.parametrize("board", EMULATED_BOARDS)
@@ -75,7 +76,7 @@ def test_logits_match_pytorch_on_every_emulated_board(board, mode, kernel, model
 #: blocks): the assembly build on both emulated cores, the reference on one.
 TERNARY_RUNS = [(mode, board, kernel) for mode in ("ternary", "multfree") for board, kernel in
                 (("netduinoplus2", "fast"), ("mps2-an500", "fast"), ("netduinoplus2", "reference"))]
-TERNARY_RUNS += [("ternary", "netduinoplus2", "tables")]
+TERNARY_RUNS += [("ternary", "netduinoplus2", "tables"), ("ternary", "netduinoplus2", "slices")]
 
 
 @pytest.mark.parametrize(("mode", "board", "kernel"), TERNARY_RUNS, ids=["-".join(run) for run in TERNARY_RUNS])

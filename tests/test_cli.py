@@ -130,8 +130,9 @@ def test_kernel_is_parsed_once_at_the_border(command, capsys):
     assert build_parser().parse_args([*command, "--kernel", "reference"]).kernel is Kernel.REFERENCE
     assert build_parser().parse_args(command).kernel is Kernel.FAST
     assert build_parser().parse_args([*command, "--kernel", "tables"]).kernel is Kernel.TABLES
+    assert build_parser().parse_args([*command, "--kernel", "slices"]).kernel is Kernel.SLICES
     err = _usage_error([*command, "--kernel", "turbo"], capsys)
-    assert err.endswith("argument --kernel: unknown kernel 'turbo'; choose one of reference, fast, tables")
+    assert err.endswith("argument --kernel: unknown kernel 'turbo'; choose one of reference, fast, tables, slices")
 
 
 def test_zero_images_is_an_error(tmp_path, capsys, monkeypatch):

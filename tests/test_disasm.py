@@ -39,7 +39,7 @@ def test_popbin_counts_are_zero(real_model_firmware):
     assert count_multiplies(built.elf) == {name: 0 for name in BINARY_LAYER_FUNCTIONS}
 
 
-@pytest.mark.parametrize("kernel", ["fast", "reference", "tables"])
+@pytest.mark.parametrize("kernel", ["fast", "reference", "tables", "slices"])
 def test_ternary_binary_layers_have_no_multiply(model_firmware, kernel):
     """Three levels, two compares: the ternary conv (lane pairs, the walk, the popcount tables and their assembly)
     multiplies nothing."""

@@ -91,14 +91,17 @@ def test_popcount_modes_fold_to_popbin_blocks_that_stay_bit_exact(tmp_path, mode
     _assert_c_equals_eval_and_reference(model, kernel, tmp_path)
 
 
+@pytest.mark.parametrize("kernel", [Kernel.TABLES, Kernel.SLICES])
 @pytest.mark.parametrize("branch_levels", [2, 3])
-def test_popcount_tables_in_c_are_bit_exact(tmp_path, branch_levels):
+def test_popcount_tables_in_c_are_bit_exact(tmp_path, branch_levels, kernel):
     """--kernel tables: width 8 gives nibble tables to 8 -> 8, 8 -> 16, 16 -> 16, 16 -> 32 (one group; one, two,
-    four and eight count words), 32 -> 32 and 32 -> 64 (two groups), and slice tables to 64 -> 64 (two words)."""
+    four and eight count words), 32 -> 32 and 32 -> 64 (two groups); the 64-channel blocks keep the fast kernel's
+    layouts, which --kernel slices replaces with slice tables (two words, two slices)."""
     model = random_model(8, seed=5, branch_levels=branch_levels)
-    text = render(fold_model(model), kernel=Kernel.TABLES)["model_data.c"]
-    assert text.count(".table = table_") == 16 and ".weights = weights_" not in text
-    _assert_c_equals_eval_and_reference(model, Kernel.TABLES, tmp_path)
+    text = render(fold_model(model), kernel=kernel)["model_data.c"]
+    tables = 16 if kernel is Kernel.SLICES else 13
+    assert text.count(".table = table_") == tables and text.count(".weights = weights_") == 16 - tables
+    _assert_c_equals_eval_and_reference(model, kernel, tmp_path)
 
 
 @pytest.mark.parametrize("channels,kernel", [(8, FAST), (8, REFERENCE), (24, REFERENCE), (32, FAST)])

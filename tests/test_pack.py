@@ -146,7 +146,8 @@ def test_slice_tables_count_what_the_plain_popcount_counts(cin, cout):
                for kind in (0, 1)]
     assert (decoded[0].ravel() - 1).tolist() == plus.tolist() and (decoded[1].ravel() - 1).tolist() == zero.tolist()
     assert not pack.takes_slice_table(32, 64) and not pack.takes_slice_table(64, 48)
-    assert pack.takes_table(64, 64) and not pack.takes_nibble_table(64, 64)
+    assert pack.takes_table(64, 64, slices=True) and not pack.takes_table(64, 64)
+    assert not pack.takes_nibble_table(64, 64) and pack.takes_table(32, 64)
     with pytest.raises(ValueError, match="slice path"):
         pack.slice_table_words(weight_bits[:16], plus[:16])
 

@@ -4,7 +4,7 @@
 #include "pb_kernels.h"
 #include "pb_popcount.h"
 
-/* The slice path of the popbin and ternary convs (--kernel tables): windows of whole words (input channels a
+/* The slice path of the popbin and ternary convs (--kernel slices): windows of whole words (input channels a
  * multiple of 32, more than 32) and output channels a multiple of 32. The counts of 32 output channels are formed
  * together, bit-sliced: lane o of each word belongs to output channel o of the slice. Each activation word is read
  * as 11 groups of bits (10 of three, bits 3g..3g + 2, and bits 30-31); the value of a group indexes a table entry

@@ -143,8 +143,8 @@ typedef struct {
  *   popbin conv   a table (--kernel tables): Cin <= 32,           popbin/table-asm           popbin/table-c
  *                   Cout 16, 32 or 64 (pb_binconv_table.h)
  *                 a table, Cin <= 32, Cout 4 or 8               popbin/table-simd          popbin/table-c
- *                 a table, Cin 64..224 a multiple of 32, Cout    popbin/slice-asm           popbin/slice-c
- *                   a multiple of 32 (pb_binconv_slice.h)
+ *                 a table (--kernel slices), Cin 64..224, a     popbin/slice-asm           popbin/slice-c
+ *                   multiple of 32, Cout a multiple of 32 (pb_binconv_slice.h)
  *                 a table, any other shape                      refused                    refused
  *                 Cin <= 16, Cout % 8 == 0                      popbin/lane1-row4-asm      popbin/lane1-c
  *                 Cin <= 16, Cout % 4 == 0                      popbin/lane1-row2-asm      popbin/lane1-c

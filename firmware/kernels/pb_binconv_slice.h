@@ -66,46 +66,44 @@ typedef struct {
     uint32_t a, b, c;
 } pb_slice_top_t;
 
+/* Groups g, g + 1 of word v: their sums onto ones, their carries onto twos; what comes up at weights 2 and 4. */
+PB_INLINE void pb_slice_pair(uint32_t *ones, uint32_t *twos, const uint32_t *e, uint32_t v, const int g, uint32_t *w2,
+                             uint32_t *w4)
+{
+    uint32_t s0, c0, s1, c1;
+    PB_SLICE_LOOK(e, v, g, s0, c0);
+    PB_SLICE_LOOK(e, v, g + 1, s1, c1);
+    *w2 = pb_slice_csa(ones, s0, s1);
+    *w4 = pb_slice_csa(twos, c0, c1);
+}
+
+/* Groups g .. g + 3: what comes up at weights 4 and 8. */
+PB_INLINE void pb_slice_quad(uint32_t *ones, uint32_t *twos, uint32_t *fours, const uint32_t *e, uint32_t v,
+                             const int g, uint32_t *w4, uint32_t *w8)
+{
+    uint32_t t2a, t4a, t2b, t4b;
+    pb_slice_pair(ones, twos, e, v, g, &t2a, &t4a);
+    pb_slice_pair(ones, twos, e, v, g + 2, &t2b, &t4b);
+    *w4 = pb_slice_csa(twos, t2a, t2b);
+    *w8 = pb_slice_csa(fours, t4a, t4b);
+}
+
 /* One activation word v onto planes 0-3 (ones .. eights), its table at e: the 11 groups' sums (weight 1) and
  * carries (weight 2) by a Harley-Seal tree, pairs of groups first; what reaches weight 16 comes back. */
 PB_INLINE void pb_slice_word(uint32_t *ones, uint32_t *twos, uint32_t *fours, uint32_t *eights, const uint32_t *e,
                              uint32_t v, pb_slice_top_t *top)
 {
-    uint32_t s0, c0, s1, c1;
-    uint32_t t2a, t4a, t2b, t4b, u4a, e8a, e8b, e8c;
-    /* groups 0-3 */
-    PB_SLICE_LOOK(e, v, 0, s0, c0);
-    PB_SLICE_LOOK(e, v, 1, s1, c1);
-    t2a = pb_slice_csa(ones, s0, s1);
-    t4a = pb_slice_csa(twos, c0, c1);
-    PB_SLICE_LOOK(e, v, 2, s0, c0);
-    PB_SLICE_LOOK(e, v, 3, s1, c1);
-    t2b = pb_slice_csa(ones, s0, s1);
-    t4b = pb_slice_csa(twos, c0, c1);
-    u4a = pb_slice_csa(twos, t2a, t2b);
-    e8a = pb_slice_csa(fours, t4a, t4b);
-    /* groups 4-7 */
-    PB_SLICE_LOOK(e, v, 4, s0, c0);
-    PB_SLICE_LOOK(e, v, 5, s1, c1);
-    t2a = pb_slice_csa(ones, s0, s1);
-    t4a = pb_slice_csa(twos, c0, c1);
-    PB_SLICE_LOOK(e, v, 6, s0, c0);
-    PB_SLICE_LOOK(e, v, 7, s1, c1);
-    t2b = pb_slice_csa(ones, s0, s1);
-    t4b = pb_slice_csa(twos, c0, c1);
-    e8b = pb_slice_csa(fours, u4a, pb_slice_csa(twos, t2a, t2b));
-    e8c = pb_slice_csa(fours, t4a, t4b);
+    uint32_t u4a, u4b, e8a, e8c, t2a, t4a, s10, c10;
+    pb_slice_quad(ones, twos, fours, e, v, 0, &u4a, &e8a);
+    pb_slice_quad(ones, twos, fours, e, v, 4, &u4b, &e8c);
+    const uint32_t e8b = pb_slice_csa(fours, u4a, u4b);
     /* groups 8-10 (10: bits 30-31, its value below 4) */
-    PB_SLICE_LOOK(e, v, 8, s0, c0);
-    PB_SLICE_LOOK(e, v, 9, s1, c1);
-    t2a = pb_slice_csa(ones, s0, s1);
-    t4a = pb_slice_csa(twos, c0, c1);
-    PB_SLICE_LOOK(e, v, 10, s0, c0);
-    t2b = pb_slice_ha(ones, s0);
-    t4b = pb_slice_ha(twos, c0);
-    u4a = pb_slice_csa(twos, t2a, t2b);
-    /* weight 4: t4a, t4b, u4a; weight 8: e8a, e8b, e8c and what comes up */
-    const uint32_t e8d = pb_slice_csa(fours, t4a, t4b), e8e = pb_slice_ha(fours, u4a);
+    pb_slice_pair(ones, twos, e, v, 8, &t2a, &t4a);
+    PB_SLICE_LOOK(e, v, 10, s10, c10);
+    const uint32_t t2b = pb_slice_ha(ones, s10), t4b = pb_slice_ha(twos, c10);
+    const uint32_t u4c = pb_slice_csa(twos, t2a, t2b);
+    /* weight 4: t4a, t4b, u4c; weight 8: e8a, e8b, e8c and what comes up */
+    const uint32_t e8d = pb_slice_csa(fours, t4a, t4b), e8e = pb_slice_ha(fours, u4c);
     top->a = pb_slice_csa(eights, e8a, e8b);
     top->b = pb_slice_csa(eights, e8c, e8d);
     top->c = pb_slice_ha(eights, e8e);

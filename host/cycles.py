@@ -82,9 +82,12 @@ class Trace:
 
     layers: list[Counter] = field(default_factory=lambda: [Counter()])
     code: dict[tuple[int, int], bytes] = field(default_factory=dict)  # (address, size) -> the block's bytes
+    # Data reads (one per access: an LDRD is two, an LDM one per register) from the ELF's read-only segments,
+    # the flash on a real board: its constant tables and weights. One count per layer.
+    flash_reads: list[int] = field(default_factory=lambda: [0])
 
 
-def _load_elf(uc, ELFFile, elf: Path) -> tuple[dict[str, int], list[tuple[int, str]]]:
+def _load_elf(uc, ELFFile, elf: Path) -> tuple[dict[str, int], list[tuple[int, str]], list[tuple[int, int]]]:
     from elftools.common.exceptions import ELFError
 
     if not elf.is_file():
@@ -95,9 +98,12 @@ def _load_elf(uc, ELFFile, elf: Path) -> tuple[dict[str, int], list[tuple[int, s
         except ELFError as e:
             raise EstimateError(f"{elf} is not an ELF file ({e})") from None
         mapped: set[int] = set()
+        read_only: list[tuple[int, int]] = []
         for seg in ef.iter_segments():
             if seg["p_type"] != "PT_LOAD" or seg["p_memsz"] == 0:
                 continue
+            if not seg["p_flags"] & 2:  # no PF_W: code and constants, in flash on the board
+                read_only.append((seg["p_vaddr"], seg["p_vaddr"] + seg["p_memsz"] - 1))
             start = seg["p_vaddr"] & ~0xFFF
             end = (seg["p_vaddr"] + seg["p_memsz"] + 0xFFF) & ~0xFFF
             for page in range(start, end, 0x1000):
@@ -113,7 +119,7 @@ def _load_elf(uc, ELFFile, elf: Path) -> tuple[dict[str, int], list[tuple[int, s
                 symbols[sym.name] = sym["st_value"]
                 if sym["st_info"]["type"] == "STT_FUNC":
                     functions.append((sym["st_value"] & ~1, sym.name))
-    return symbols, sorted(functions)
+    return symbols, sorted(functions), read_only
 
 
 def trace_model_run(elf: Path | str, image: bytes, cpu: str, num_classes: int = 256) -> tuple[Trace, list, dict]:
@@ -127,7 +133,7 @@ def trace_model_run(elf: Path | str, image: bytes, cpu: str, num_classes: int = 
         raise ValueError(f"unknown cpu {cpu!r}; choose one of {', '.join(models)}")
     uc = unicorn.Uc(unicorn.UC_ARCH_ARM, unicorn.UC_MODE_THUMB | unicorn.UC_MODE_MCLASS)
     uc.ctl_set_cpu_model(models[cpu])
-    symbols, functions = _load_elf(uc, ELFFile, Path(elf))
+    symbols, functions, read_only = _load_elf(uc, ELFFile, Path(elf))
     entry = symbols.get("pb_model_run_hooked")
     if entry is None:
         raise EstimateError(f"{elf}: no pb_model_run_hooked symbol (not a pbkit firmware ELF)")
@@ -153,13 +159,19 @@ def trace_model_run(elf: Path | str, image: bytes, cpu: str, num_classes: int = 
         if address == hook_at:  # a layer ended; the hook's own `bx lr` is not the model's
             state["layer"] = Counter()
             trace.layers.append(state["layer"])
+            trace.flash_reads.append(0)
             state["prev"] = None
             return
         if (address, size) not in trace.code:
             trace.code[(address, size)] = bytes(uc_.mem_read(address, size))
         state["prev"] = (address, size)
 
+    def on_flash_read(uc_, access, address, size, value, _user):
+        trace.flash_reads[-1] += 1
+
     uc.hook_add(unicorn.UC_HOOK_BLOCK, on_block)
+    for begin, end in read_only:
+        uc.hook_add(unicorn.UC_HOOK_MEM_READ, on_flash_read, begin=begin, end=end)
     try:
         uc.emu_start(entry | 1, done_at, count=MAX_INSTRUCTIONS)
     except unicorn.UcError as e:
@@ -170,6 +182,8 @@ def trace_model_run(elf: Path | str, image: bytes, cpu: str, num_classes: int = 
         state["layer"][(prev[0], prev[1], False)] += 1
     if len(trace.layers) > 1:  # the return after the last hook belongs to the last layer
         trace.layers[-2].update(trace.layers.pop())
+        after = trace.flash_reads.pop()  # popped first: `a[-2] += a.pop()` would add to the wrong element
+        trace.flash_reads[-1] += after
     status = uc.reg_read(arm_const.UC_ARM_REG_R0)
     if status != 0:
         raise EstimateError(f"{elf}: pb_model_run_hooked returned {status - (1 << 32) if status >> 31 else status}")
@@ -361,7 +375,9 @@ def estimate_cycles(elf: Path | str, image: bytes, cpu: str, num_classes: int = 
     few instructions), ``estimated_cycles`` for the board's core (``cpu``, its timing model above),
     ``estimated_cycles_m4`` and ``estimated_cycles_m7`` (both models on the same stream; the M4's at
     P = 2 with ``m4_range`` for P = 1..3), per-layer ``layers`` (the same keys, one per hook call),
-    ``logits`` and ``top_functions`` (instructions by function).
+    ``logits``, ``top_functions`` (instructions by function) and ``flash_data_reads`` (data reads from the
+    ELF's read-only segments, in total and per layer: each can wait for the flash on a real board, which
+    the timing models do not price).
     """
     trace, logits, info = trace_model_run(elf, image, cpu, num_classes)
     costs = block_costs(trace.code, info["functions"])
@@ -376,8 +392,10 @@ def estimate_cycles(elf: Path | str, image: bytes, cpu: str, num_classes: int = 
         "instructions": total["instructions"], "estimated_cycles": total[key],
         "estimated_cycles_m4": total["m4"], "m4_range": [total["m4_p1"], total["m4_p3"]],
         "estimated_cycles_m7": total["m7"], "taken_branches": total["taken_branches"],
+        "flash_data_reads": sum(trace.flash_reads),
         "layers": [{"instructions": r["instructions"], "estimated_cycles": r[key], "estimated_cycles_m4": r["m4"],
-                    "estimated_cycles_m7": r["m7"]} for r in layers],
+                    "estimated_cycles_m7": r["m7"], "flash_data_reads": reads}
+                   for r, reads in zip(layers, trace.flash_reads, strict=True)],
         "logits": logits, "top_functions": total["per_function"].most_common(12),
     }
 
@@ -385,9 +403,10 @@ def estimate_cycles(elf: Path | str, image: bytes, cpu: str, num_classes: int = 
 # ---- `pbkit profile` -------------------------------------------------------------------------
 
 
-def attach_profile_estimate(result: dict, elf: Path | str, image: bytes, cpu: str) -> dict:
+def attach_profile_estimate(result: dict, elf: Path | str, image: bytes, cpu: str, flash_wait_states: int = 0) -> dict:
     """Adds ``estimated_cycles`` to a `pbkit profile` result: both timing models on the first image's
-    traced stream, per layer (named as the profile names them) and in total."""
+    traced stream, per layer (named as the profile names them) and in total, with the data reads from flash and
+    what they could add at the board's ``flash_wait_states`` if none hit the flash accelerator."""
     est = estimate_cycles(elf, image, cpu)
     names = [r["name"] for r in result.get("layers", [])]
     if len(names) != len(est["layers"]):
@@ -396,6 +415,8 @@ def attach_profile_estimate(result: dict, elf: Path | str, image: bytes, cpu: st
         "estimate": True, "cpu": cpu, "images": 1, "instructions": est["instructions"],
         "cortex_m4": est["estimated_cycles_m4"], "cortex_m4_range": est["m4_range"],
         "cortex_m7": est["estimated_cycles_m7"],
+        "flash_data_reads": est["flash_data_reads"], "flash_wait_states": flash_wait_states,
+        "cortex_m4_all_flash_reads_wait": est["estimated_cycles_m4"] + flash_wait_states * est["flash_data_reads"],
         "layers": [{"name": n, **r} for n, r in zip(names, est["layers"], strict=True)],
         "model": "pbkit.host.cycles: Cortex-M4 TRM cycles (zero wait states, P = 2) / simplified M7 dual issue",
     }
@@ -405,14 +426,23 @@ def attach_profile_estimate(result: dict, elf: Path | str, image: bytes, cpu: st
 def format_profile_estimate(result: dict) -> str:
     """The estimated-cycles table `pbkit profile` prints under its measured one."""
     est = result["estimated_cycles"]
-    head = f"{'layer':<17}{'instructions':>14}{'est. M4 cycles':>16}{'est. M7 cycles':>16}"
+    head = f"{'layer':<17}{'instructions':>14}{'est. M4 cycles':>16}{'est. M7 cycles':>16}{'flash reads':>13}"
     lines = ["ESTIMATED cycles (a timing model over the traced instruction stream of image 0, not a measurement; "
              "see pbkit.host.cycles)", head, "-" * len(head)]
     for r in est["layers"]:
         lines.append(f"{r['name']:<17}{r['instructions']:>14,}{r['estimated_cycles_m4']:>16,}"
-                     f"{r['estimated_cycles_m7']:>16,}")
+                     f"{r['estimated_cycles_m7']:>16,}{r['flash_data_reads']:>13,}")
     lines.append("-" * len(head))
     low, high = est["cortex_m4_range"]
-    lines.append(f"{'total per image':<17}{est['instructions']:>14,}{est['cortex_m4']:>16,}{est['cortex_m7']:>16,}")
+    lines.append(f"{'total per image':<17}{est['instructions']:>14,}{est['cortex_m4']:>16,}{est['cortex_m7']:>16,}"
+                 f"{est['flash_data_reads']:>13,}")
     lines.append(f"  M4 with 1..3 refill cycles per taken branch: {low:,} .. {high:,}")
+    wait = est["flash_wait_states"]
+    if wait:
+        lines.append(f"  flash reads: data reads of constants (tables, weights) from flash; at this board's {wait} "
+                     f"wait states, if the flash accelerator missed every one, the M4 estimate would grow to "
+                     f"~{est['cortex_m4_all_flash_reads_wait']:,} (an upper bound for data reads)")
+    else:
+        lines.append("  flash reads: data reads of constants from the image's read-only memory (zero wait states on "
+                     "this board)")
     return "\n".join(lines)

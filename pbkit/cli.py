@@ -391,7 +391,7 @@ def _profile_emulated(board: Board, ir: IntegerModel, expected: Expected, checkp
     from pbkit.host.cycles import CyclesUnavailableError, attach_profile_estimate
 
     try:  # estimated cycles beside the exact instructions (labelled estimates; optional packages)
-        return attach_profile_estimate(result, built.elf, images[0].tobytes(), board.cpu)
+        return attach_profile_estimate(result, built.elf, images[0].tobytes(), board.cpu, board.flash_wait_states)
     except CyclesUnavailableError as exc:
         print(f"pbkit profile: no estimated cycles: {exc}", file=sys.stderr)
         return result

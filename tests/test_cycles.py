@@ -97,6 +97,9 @@ def test_trace_matches_qemu_and_the_model(real_model_firmware, real_model_emulat
     low, high = result["m4_range"]
     assert result["instructions"] < low <= result["estimated_cycles_m4"] <= high < 3 * result["instructions"]
     assert result["estimated_cycles_m7"] < result["estimated_cycles_m4"]
+    # Every layer reads its constants (weights, thresholds) from flash; the counts are per layer and add up.
+    assert all(r["flash_data_reads"] > 0 for r in result["layers"])
+    assert sum(r["flash_data_reads"] for r in result["layers"]) == result["flash_data_reads"]
 
 
 def test_profile_prints_estimated_cycles_beside_instructions(model_exports, tmp_path, capsys):
@@ -114,3 +117,7 @@ def test_profile_prints_estimated_cycles_beside_instructions(model_exports, tmp_
     assert abs(est["instructions"] - result["whole_image"]) <= 4 * len(result["layers"]) + 8
     text = format_profile_estimate(result)
     assert text.startswith("ESTIMATED cycles") and "not a measurement" in text
+    assert est["flash_wait_states"] == 5
+    assert est["flash_data_reads"] == sum(r["flash_data_reads"] for r in est["layers"]) > 0
+    assert est["cortex_m4_all_flash_reads_wait"] == est["cortex_m4"] + 5 * est["flash_data_reads"]
+    assert f"~{est['cortex_m4_all_flash_reads_wait']:,} (an upper bound for data reads)" in text

@@ -78,6 +78,9 @@ def _row(model: str, board, summary: dict, built, estimate: dict, top1_all: floa
             "instructions_max": summary["per_image_max"], "estimated_cycles": estimate["estimated_cycles"],
             "estimated_cycles_m4": estimate["estimated_cycles_m4"], "m4_range": estimate["m4_range"],
             "estimated_cycles_m7": estimate["estimated_cycles_m7"], "traced_instructions": estimate["instructions"],
+            "flash_data_reads": estimate["flash_data_reads"], "flash_wait_states": board.flash_wait_states,
+            "estimated_cycles_m4_all_flash_reads_wait": (estimate["estimated_cycles_m4"]
+                                                         + board.flash_wait_states * estimate["flash_data_reads"]),
             "flash": built.flash_bytes, "ram": built.ram_bytes, "flash_total": built.flash_total,
             "ram_total": built.ram_total, "top1_board": summary["top1"], "top1_10000": top1_all,
             "agreement": summary["agreement"], "logits_identical": summary["logits_identical"]}
@@ -242,6 +245,12 @@ def main() -> int:
     print(ratios(rows))
     print()
     print("int8: " + ", ".join(f"{k} {v}" for k, v in facts.items()))
+    for r in rows:
+        if r["flash_wait_states"]:
+            bound = r["estimated_cycles_m4_all_flash_reads_wait"]
+            print(f"{r['model']} on {r['board']}: {r['flash_data_reads']:,} data reads from flash per image; if every "
+                  f"one waited the board's {r['flash_wait_states']} flash wait states, ~{bound:,} estimated M4 cycles "
+                  "(an upper bound for data reads; the zero-wait-state estimate is the lower one)")
     for r in rows:
         if "agreement_litert_default" in r:
             print(f"int8 on {r['board']}: class agreement with LiteRT's default interpreter (XNNPACK) "

@@ -142,8 +142,8 @@ def test_slice_tables_count_what_the_plain_popcount_counts(cin, cout):
             counts += ((s[:, None] >> lanes) & 1) + 2 * ((c[:, None] >> lanes) & 1)
     assert counts.ravel().tolist() == expected.tolist()
     planes = words[n:].reshape(slices, 2, pack.SLICE_PLANES)
-    decoded = [sum(((planes[:, kind, k, None] >> lanes) & 1).astype(np.int64) << k for k in range(pack.SLICE_PLANES))
-               for kind in (0, 1)]
+    plane_bits = ((planes[..., None] >> lanes) & 1).astype(np.int64)  # [slice, kind, plane, lane]
+    decoded = [(plane_bits[:, kind] << np.arange(pack.SLICE_PLANES)[None, :, None]).sum(axis=1) for kind in (0, 1)]
     assert (decoded[0].ravel() - 1).tolist() == plus.tolist() and (decoded[1].ravel() - 1).tolist() == zero.tolist()
     assert not pack.takes_slice_table(32, 64) and not pack.takes_slice_table(64, 48)
     assert pack.takes_table(64, 64, slices=True) and not pack.takes_table(64, 64)

@@ -73,14 +73,15 @@ def _classes(report: Path, n: int) -> np.ndarray:
 
 
 def _row(model: str, board, summary: dict, built, estimate: dict, top1_all: float) -> dict:
+    from pbkit.host.cycles import flash_wait_bound
+
     return {"model": model, "board": board.name, "cpu": board.cpu, "images": summary["images"],
             "instructions": summary["per_image_median"], "instructions_min": summary["per_image_min"],
             "instructions_max": summary["per_image_max"], "estimated_cycles": estimate["estimated_cycles"],
             "estimated_cycles_m4": estimate["estimated_cycles_m4"], "m4_range": estimate["m4_range"],
             "estimated_cycles_m7": estimate["estimated_cycles_m7"], "traced_instructions": estimate["instructions"],
             "flash_data_reads": estimate["flash_data_reads"], "flash_wait_states": board.flash_wait_states,
-            "estimated_cycles_m4_all_flash_reads_wait": (estimate["estimated_cycles_m4"]
-                                                         + board.flash_wait_states * estimate["flash_data_reads"]),
+            "estimated_cycles_m4_all_flash_reads_wait": flash_wait_bound(estimate, board.flash_wait_states),
             "flash": built.flash_bytes, "ram": built.ram_bytes, "flash_total": built.flash_total,
             "ram_total": built.ram_total, "top1_board": summary["top1"], "top1_10000": top1_all,
             "agreement": summary["agreement"], "logits_identical": summary["logits_identical"]}

@@ -86,8 +86,8 @@ def plan_memory(ir: IntegerModel, kernel: Kernel = Kernel.REFERENCE) -> MemoryPl
         if blk.stride == 2:
             h, w = h // 2, w // 2
         residual = max(residual, h * w * blk.out_channels)
-        if block_takes_table(blk, kernel):
-            # popcount tables (pb_binconv_table.h)
+        table = block_takes_table(blk, kernel)
+        if table:  # nibble or slice tables (pb_binconv_table.h, pb_binconv_slice.h)
             weight_bytes += 4 * table_entry_words(blk.in_channels, blk.out_channels)
         elif fast and blk.kind in ("popbin", "ternary") and blk.in_channels <= LANE_PAIR_MAX_CHANNELS:  # lane pairs
             weight_bytes += 4 * (lane_pair_words_per_pair(blk.in_channels) - 1) * ((blk.out_channels + 1) // 2)
@@ -97,7 +97,7 @@ def plan_memory(ir: IntegerModel, kernel: Kernel = Kernel.REFERENCE) -> MemoryPl
         threshold_bytes += 4 * ((blk.in_channels + 1) // 2 if fast and residual_bits == 16 else blk.in_channels)
         if blk.kind == "requant":  # int32 multiplier + bias per output channel, no popcount threshold
             requant_bytes += 8 * blk.out_channels
-        elif block_takes_table(blk, kernel):  # in the table: int16 pairs or threshold planes
+        elif table:  # in the table: int16 pairs or threshold planes
             threshold_bytes += 4 * table_threshold_words(blk.in_channels, blk.out_channels, blk.kind == "ternary")
         else:  # fast: two int16 thresholds a word, in the weight stream; ternary: two tables
             tables = 2 if blk.kind == "ternary" else 1

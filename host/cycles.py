@@ -403,6 +403,12 @@ def estimate_cycles(elf: Path | str, image: bytes, cpu: str, num_classes: int = 
 # ---- `pbkit profile` -------------------------------------------------------------------------
 
 
+def flash_wait_bound(estimate: dict, flash_wait_states: int) -> int:
+    """The M4 estimate if every data read from flash (``estimate_cycles``' ``flash_data_reads``) waited
+    ``flash_wait_states`` cycles: an upper bound for those reads, beside the zero-wait-state estimate."""
+    return estimate["estimated_cycles_m4"] + flash_wait_states * estimate["flash_data_reads"]
+
+
 def attach_profile_estimate(result: dict, elf: Path | str, image: bytes, cpu: str, flash_wait_states: int = 0) -> dict:
     """Adds ``estimated_cycles`` to a `pbkit profile` result: both timing models on the first image's
     traced stream, per layer (named as the profile names them) and in total, with the data reads from flash and
@@ -416,7 +422,7 @@ def attach_profile_estimate(result: dict, elf: Path | str, image: bytes, cpu: st
         "cortex_m4": est["estimated_cycles_m4"], "cortex_m4_range": est["m4_range"],
         "cortex_m7": est["estimated_cycles_m7"],
         "flash_data_reads": est["flash_data_reads"], "flash_wait_states": flash_wait_states,
-        "cortex_m4_all_flash_reads_wait": est["estimated_cycles_m4"] + flash_wait_states * est["flash_data_reads"],
+        "cortex_m4_all_flash_reads_wait": flash_wait_bound(est, flash_wait_states),
         "layers": [{"name": n, **r} for n, r in zip(names, est["layers"], strict=True)],
         "model": "pbkit.host.cycles: Cortex-M4 TRM cycles (zero wait states, P = 2) / simplified M7 dual issue",
     }

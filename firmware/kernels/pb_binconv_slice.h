@@ -16,7 +16,8 @@
  *   [Cout / 32 slices][9 taps (ky, kx)][in_words][11 groups][8 values][sum, carry],
  * then per slice PB_SLICE_PLANES threshold planes: bit k of lane o is bit k of (plus threshold of o) + 1, and for a
  * ternary block the same of the zero thresholds. The table costs 704 bytes of flash per input word, tap and slice
- * (202,752 B at 128 -> 128: 101,376 B of entries per 32 output channels... see docs/performance.md). */
+ * (25,344 B of entries at 64 -> 64, 101,376 B at 128 -> 128; docs/performance.md "The slice path"). Group 10
+ * uses 4 of its 8 values; the other 4 stay zero so that every group has the same stride. */
 
 #if PB_KERNEL_FAST
 #define PB_SLICE_GROUPS       11 /* SLICE_GROUPS in codegen/pack.py: 10 groups of three bits, one of two */

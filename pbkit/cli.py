@@ -168,7 +168,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     else:
         print(f"{result['images']} images: top-1 {100 * result['top1']:.2f}%  top-5 {100 * result['top5']:.2f}%  "
               f"(float QAT vs integer graph differ on {100 * result['float_integer_disagreement']:.2f}%)")
-        print("  per class: " + "  ".join(f"{k} {100 * v:.1f}%" for k, v in result["per_class_top1"].items()))
+        print("  per class: " + "  ".join(f"{k} {'-' if v is None else f'{100 * v:.1f}%'}"
+                                          for k, v in result["per_class_top1"].items()))
         if args.confusion:
             print(f"  confusion matrix: {args.confusion}")
     return EXIT_OK
@@ -299,10 +300,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     ir = load_folded(checkpoint)
     split = _first_images(cifar.load_sample(), args.limit, "sample")
     print(f"[1/4] export {checkpoint.name} -> {work / 'model'}", flush=True)
-    files = export_files(ir, board, Kernel.FAST, source=checkpoint.name, golden_images=split.images[:16])
+    files = export_files(ir, board, args.kernel, source=checkpoint.name, golden_images=split.images[:16])
     write_files(files, work / "model")
     report = json.loads(files["memory_report.json"])
-    print(f"      model data {report['flash_bytes_model']:,} B flash, {report['ram_bytes_model']:,} B RAM", flush=True)
+    print(f"      model data {report['flash_bytes_model']:,} B flash, {report['ram_bytes_model']:,} B RAM, "
+          f"kernel {args.kernel}", flush=True)
     print(f"[2/4] build firmware for {board.name} ({board.mcu}) with arm-none-eabi-gcc", flush=True)
     built = build_firmware(work / "model", board.name, work / "build" / board.name)
     print(f"      {built.summary()}", flush=True)
@@ -317,7 +319,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             print(f"      the previous {args.report} is now {moved}", flush=True)
         summary = _bench(urls, expected_from_ir(ir, split.images), split, Path(args.report), timeout=args.timeout)
     summary.update({"flash_bytes": built.flash_bytes, "ram_bytes": built.ram_bytes,
-                    "checkpoint": checkpoint.name})
+                    "checkpoint": checkpoint.name, "kernel": args.kernel.value})
     from pbkit.files import atomic_write_bytes
 
     atomic_write_bytes(Path(args.report), (json.dumps(summary, indent=2) + "\n").encode())
@@ -679,6 +681,8 @@ def _add_demo_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", default=None, help="a checkpoint file or a shipped model's name "
                    "(`pbkit models`; default: the demo's model)")
     p.add_argument("--board", default=DEFAULT_BOARD, help="an emulated board")
+    _add_kernel_option(p, "kernel to export with: fast (default; 170 KB of flash for the demo's model), tables or "
+                       "slices (fewer instructions, more flash; `pbkit export --help`), or reference")
     p.add_argument("--limit", type=positive_int, default=None, help="first N sample images (default all 1,000)")
     p.add_argument("--instances", type=int, default=2, help="QEMU instances sharing the images (default 2)")
     p.add_argument("--workdir", default="build/demo")

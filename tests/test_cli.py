@@ -123,7 +123,7 @@ def test_limit_must_be_a_positive_integer(command, limit, tmp_path, capsys):
     assert "--limit" in err and ("positive integer, got" in err or "is not an integer" in err)
 
 
-@pytest.mark.parametrize("command", [["export", "ckpt", "--out", "out"], ["profile"]])
+@pytest.mark.parametrize("command", [["export", "ckpt", "--out", "out"], ["profile"], ["demo"]])
 def test_kernel_is_parsed_once_at_the_border(command, capsys):
     from pbkit.codegen.kernel import Kernel
 

@@ -34,8 +34,10 @@ def evaluate(model, split: Split, batch: int = 500, progress: bool = False) -> d
         disagree += int((float_logits.argmax(1) != cls).sum())
         np.add.at(confusion, (labels, cls), 1)
     n = max(1, len(split))
-    per_class = confusion.diagonal() / np.maximum(confusion.sum(axis=1), 1)
+    shown = confusion.sum(axis=1)
+    # A class the split does not contain has no accuracy (None), not 0 %.
+    per_class = [None if count == 0 else float(confusion[c, c] / count) for c, count in enumerate(shown)]
     return {"images": len(split), "top1": top1 / n, "top5": top5 / n,
             "float_integer_disagreement": None if ir is None else disagree / n,
-            "per_class_top1": {name: float(acc) for name, acc in zip(CLASSES, per_class, strict=True)},
+            "per_class_top1": dict(zip(CLASSES, per_class, strict=True)),
             "confusion": confusion.tolist(), "model_sha256": None if ir is None else ir.sha256()}

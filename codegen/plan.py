@@ -19,6 +19,7 @@ from .pack import (
     stem_fast_words_per_channel,
     table_entry_words,
     table_threshold_words,
+    takes_slice_table,
     takes_table,
     words_for,
 )
@@ -34,6 +35,12 @@ def block_takes_table(blk: BlockIR, kernel: Kernel) -> bool:
     (also pb_binconv_slice.h)."""
     return (kernel.tables and blk.kind in ("popbin", "ternary")
             and takes_table(blk.in_channels, blk.out_channels, kernel.slices))
+
+
+def block_takes_slice_table(blk: BlockIR, kernel: Kernel) -> bool:
+    """Whether the block's table is a slice table (--kernel slices, pb_binconv_slice.h), not a nibble table."""
+    return (kernel.slices and blk.kind in ("popbin", "ternary")
+            and takes_slice_table(blk.in_channels, blk.out_channels))
 
 
 class ModelTooLargeError(ValueError):

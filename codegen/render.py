@@ -30,7 +30,7 @@ from .pack import (
     takes_slice_table,
     words_for,
 )
-from .plan import MemoryPlan, block_takes_table, plan_memory
+from .plan import MemoryPlan, block_takes_slice_table, block_takes_table, plan_memory
 
 PER_LINE = 16
 
@@ -206,6 +206,7 @@ def build_context(ir: IntegerModel, kernel: Kernel = Kernel.FAST, source: str = 
         "stem": stem_tables(ir.stem, kernel),
         "blocks": blocks, "has_ternary": any(blk.kind == "ternary" for blk in ir.blocks),
         "has_tables": any(block_takes_table(blk, kernel) for blk in ir.blocks),
+        "has_slices": any(block_takes_slice_table(blk, kernel) for blk in ir.blocks),
         "head_shift": ir.head.kind == "shift",
         "multiply_free_blocks": ((ir.stem.kind == "bitplanes" or ir.head.kind == "shift")
                                  and all(blk.kind != "requant" for blk in ir.blocks)),

@@ -419,6 +419,10 @@ def _cmd_models(args: argparse.Namespace) -> int:
                    else f"epoch {r['epochs']} of {r['epochs_planned']} (snapshot)")
         mark = "*" if r["default"] else " "
         print(f"  {mark} {r['name']:<32} top-1 {100 * r['test_top1']:.2f} %  {trained:<26} {cost}")
+        for kernel, k in r.get("other_kernels", {}).items():
+            figures = (f"{k['instructions_per_image']:>12,} instr/image  flash {k['firmware_flash_bytes']:,} B  "
+                       f"RAM {k['firmware_ram_bytes']:,} B" if k.get("fits", True) else "does not fit")
+            print(f"    {'':<32} {'':<13}  {'--kernel ' + kernel:<26} {figures}")
     print(f"* the default (demo, profile): the most accurate within {DEMO_BUDGET_INSTRUCTIONS:,} instructions per "
           "image; any other: --checkpoint NAME")
     return EXIT_OK

@@ -42,6 +42,16 @@ class ShippedModel:
         board = self.card.get("boards", {}).get(CARD_BOARD)
         return None if board is None else int(board["instructions_per_image"])
 
+    def kernel_costs(self) -> dict[str, dict]:
+        """{kernel: its CARD_BOARD figures} for every kernel measured on the card that fits the board, fast first."""
+        board = self.card.get("boards", {}).get(CARD_BOARD)
+        if board is None:
+            return {}
+        fast = {k: v for k, v in board.items() if k != "other_kernels"}
+        others = {name: figures for name, figures in board.get("other_kernels", {}).items()
+                  if figures.get("fits", True)}
+        return {"fast": fast, **others}
+
 
 def shipped_models(folder: Path = PRETRAINED) -> list[ShippedModel]:
     """Every card in `folder` whose checkpoint is there, most accurate first."""

@@ -6,7 +6,8 @@
 The card records the model hash, the config, the exact training command, the measured accuracies of the
 integer model (full test set, and the first 200 shipped sample images, which a test re-checks) and, on
 netduinoplus2 with the fast kernel, the instructions per image (QEMU -icount, median of 3 sample images),
-firmware flash and RAM. pbkit.zoo picks `make demo`'s model from these cards.
+firmware flash and RAM; the same figures for the kernels that trade flash for instructions (tables, slices)
+go under `other_kernels`. pbkit.zoo picks `make demo`'s model from the fast figures.
 """
 
 from __future__ import annotations
@@ -25,13 +26,17 @@ from pbkit.trainer.fold import fold_model
 from pbkit.zoo import CARD_BOARD
 
 
-def measure_board(checkpoint: Path, board_name: str = CARD_BOARD, images: int = 3) -> dict:
-    """Export (fast kernel), build and run the model in QEMU: instructions per image, flash, RAM."""
+def measure_board(checkpoint: Path, board_name: str = CARD_BOARD, images: int = 3, kernel: str = "fast") -> dict:
+    """Export with `kernel`, build and run the model in QEMU: instructions per image, flash, RAM.
+
+    A model the board cannot hold with this kernel gives {"kernel", "fits": False, "reason"} instead.
+    """
     import tempfile
 
     from pbkit.boards import get_board
     from pbkit.codegen.export import export_files, write_files
     from pbkit.codegen.kernel import Kernel
+    from pbkit.codegen.plan import ModelTooLargeError
     from pbkit.expected import expected_from_ir
     from pbkit.host.build import build_firmware
     from pbkit.host.emulator import Emulator
@@ -42,22 +47,43 @@ def measure_board(checkpoint: Path, board_name: str = CARD_BOARD, images: int = 
     ir, pixels = fold_model(model), cifar.load_sample().head(images).images
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        write_files(export_files(ir, board, Kernel.FAST, source=checkpoint.name), work / "model")
+        try:
+            files = export_files(ir, board, Kernel.parse(kernel), source=checkpoint.name)
+        except ModelTooLargeError as err:
+            return {"kernel": kernel, "fits": False, "reason": str(err)}
+        write_files(files, work / "model")
         built = build_firmware(work / "model", board.name, work / "build")
         with Emulator(built.elf, board.name, start_timeout=120.0) as emu:
             result = profile_board(emu.url, ir, expected_from_ir(ir, pixels), pixels, timeout=600.0)
-    return {"kernel": "fast", "instructions_per_image": int(result["whole_image"]),
+    return {"kernel": kernel, "instructions_per_image": int(result["whole_image"]),
             "counter": "QEMU -icount instructions (exact; not cycles)", "images": images,
             "firmware_flash_bytes": built.flash_bytes, "firmware_ram_bytes": built.ram_bytes,
-            "command": f"pbkit profile --board {board.name} --kernel fast --images {images} "
+            "command": f"pbkit profile --board {board.name} --kernel {kernel} --images {images} "
                        f"--checkpoint {checkpoint.relative_to(ROOT)}"}
+
+
+#: Measured besides the fast kernel, which the card's board figures (and `make demo`) use.
+OTHER_KERNELS = ("tables", "slices")
+
+
+def measure_card_board(checkpoint: Path) -> dict:
+    """The card's CARD_BOARD entry: the fast kernel's figures, and each other kernel's under other_kernels."""
+    figures = measure_board(checkpoint)
+    figures["other_kernels"] = {k: measure_board(checkpoint, kernel=k) for k in OTHER_KERNELS}
+    return figures
+
+
+def write_card(card_path: Path, card: dict) -> None:
+    from pbkit.files import atomic_write_bytes
+
+    atomic_write_bytes(card_path, (json.dumps(card, indent=2) + "\n").encode())
 
 
 def remeasure(name: str) -> None:
     card_path = PRETRAINED / f"{name}.json"
     card = json.loads(card_path.read_text())
-    card.setdefault("boards", {})[CARD_BOARD] = measure_board(card_path.with_suffix(".safetensors"))
-    card_path.write_text(json.dumps(card, indent=2) + "\n")
+    card.setdefault("boards", {})[CARD_BOARD] = measure_card_board(card_path.with_suffix(".safetensors"))
+    write_card(card_path, card)
     print(json.dumps(card["boards"], indent=2))
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,9 +135,9 @@ def main() -> None:
         "float_integer_disagreement": full["float_integer_disagreement"],
         "sample_first200_top1": sample["top1"],
         "eval_command": f"pbkit eval {checkpoint.relative_to(ROOT)} --data {args.data} --json",
-        "boards": {CARD_BOARD: measure_board(checkpoint)},
+        "boards": {CARD_BOARD: measure_card_board(checkpoint)},
     }
-    checkpoint.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+    write_card(checkpoint.with_suffix(".json"), card)
     print(json.dumps(card, indent=2))
 
 

@@ -51,6 +51,22 @@ def test_ternary_binary_layers_have_no_multiply(model_firmware, kernel):
     assert count_multiplies(built.elf, functions) == {name: 0 for name in functions}
 
 
+TABLES = {"popbin_table", "ternary_table"}
+SLICES = {"popbin_slice", "ternary_slice"}
+
+
+@pytest.mark.parametrize(("kernel", "linked"), [("fast", set()), ("tables", TABLES), ("slices", TABLES | SLICES)])
+def test_a_build_links_only_the_table_paths_its_export_uses(model_firmware, kernel, linked):
+    """The table and slice paths cost flash (the slice code 18 KB): a build without those tables has none of it."""
+    from fw_support import EMULATED_BOARD
+
+    from pbkit.host.disasm import disassemble
+
+    _, built = model_firmware("ternary", kernel, EMULATED_BOARD)
+    functions = set(disassemble(built.elf))
+    assert (TABLES | SLICES) & functions == linked
+
+
 def test_binary_layer_functions_follow_the_block_kinds():
     assert binary_layer_functions(["popbin", "popbin"]) == BINARY_LAYER_FUNCTIONS
     assert binary_layer_functions(["popbin", "requant"]) == (

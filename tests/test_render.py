@@ -31,6 +31,13 @@ def test_kernel_choice_reaches_the_config_header():
     assert Kernel.parse("fast") is Kernel.FAST and str(Kernel.REFERENCE) == "reference"
 
 
+def test_the_config_links_the_table_and_slice_paths_only_where_the_export_has_them():
+    ir = fold_model(random_model(8, seed=0))  # 8..64 channels: nibble-table layers, and slice layers of 64
+    configs = {k: render(ir, kernel=k)["pb_model_config.h"] for k in (Kernel.FAST, Kernel.TABLES, Kernel.SLICES)}
+    assert ["#define PB_MODEL_TABLES 1" in configs[k] for k in configs] == [False, True, True]
+    assert ["#define PB_MODEL_SLICES 1" in configs[k] for k in configs] == [False, False, True]
+
+
 def test_a_plan_is_made_once_and_must_match_the_kernel():
     ir = fold_model(random_model(8, seed=0))
     plan = plan_memory(ir, Kernel.FAST)

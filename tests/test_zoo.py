@@ -64,3 +64,17 @@ def test_pbkit_models_lists_the_shipped_models_and_marks_the_default():
     assert {r["name"] for r in listed["models"]} == {m.name for m in shipped_models()}
     refused = subprocess.run([pbkit, "eval", "no-such-model"], capture_output=True, text=True)
     assert refused.returncode == 2 and "neither a checkpoint file nor a shipped model" in refused.stderr
+
+
+def test_kernel_costs_list_fast_first_and_leave_out_a_kernel_the_board_cannot_hold(tmp_path):
+    _card(tmp_path, "m", 0.7, 9_000_000)
+    card = json.loads((tmp_path / "m.json").read_text())
+    card["boards"][CARD_BOARD]["other_kernels"] = {
+        "tables": {"kernel": "tables", "instructions_per_image": 7_000_000},
+        "slices": {"kernel": "slices", "fits": False, "reason": "model does not fit"}}
+    (tmp_path / "m.json").write_text(json.dumps(card))
+    (model,) = shipped_models(tmp_path)
+    costs = model.kernel_costs()
+    assert list(costs) == ["fast", "tables"]
+    assert costs["fast"]["instructions_per_image"] == 9_000_000 and "other_kernels" not in costs["fast"]
+    assert model.instructions == 9_000_000  # the demo's choice stays on the fast kernel

@@ -8,6 +8,10 @@
 #ifndef PB_MODEL_TABLES
 #define PB_MODEL_TABLES 0
 #endif
+/* The slice path likewise, only into exports with slice tables (--kernel slices): 18 KB of code otherwise. */
+#ifndef PB_MODEL_SLICES
+#define PB_MODEL_SLICES 0
+#endif
 
 #if PB_KERNEL_FAST && PB_RESIDUAL_BITS == 16 && defined(__ARM_FEATURE_SIMD32) && defined(__thumb2__)
 #include "pb_popbin_channels_arm.h"
@@ -36,7 +40,9 @@ static inline __attribute__((always_inline)) int popbin_path(const pb_binconv_pa
     if (p->table) /* --kernel tables: the exporter writes one only for the shapes pb_table_shape or
                    * pb_slice_shape takes, and links the table paths only into exports that have tables */
         return !PB_MODEL_TABLES        ? PB_PATH_REFUSED
-               : pb_slice_shape(p)     ? (PB_POPBIN_ASM ? PB_PATH_SLICE_ASM : PB_PATH_SLICE_C)
+               : pb_slice_shape(p)     ? (!PB_MODEL_SLICES ? PB_PATH_REFUSED
+                                          : PB_POPBIN_ASM  ? PB_PATH_SLICE_ASM
+                                                           : PB_PATH_SLICE_C)
                : !pb_table_shape(p)    ? PB_PATH_REFUSED
                : !PB_POPBIN_ASM        ? PB_PATH_TABLE_C
                : p->out_channels >= 16 ? PB_PATH_TABLE_ASM
@@ -397,6 +403,7 @@ PB_INLINE void popbin_table_groups(const pb_binconv_params_t *p, const uint32_t 
 PB_TABLE_KERNEL(popbin_table, 0)
 PB_TABLE_KERNEL(ternary_table, 1)
 
+#if PB_MODEL_SLICES
 /* The slice path (pb_binconv_slice.h): per pixel and slice of 32 output channels, the count planes, the plus (and
  * zero) lanes by bit-sliced compares, then what each channel adds: level[plus | zero << 1] (popbin: zero = plus).
  * `in_words` is a constant where the caller can. */
@@ -462,6 +469,7 @@ static __attribute__((noinline)) void ternary_slice(const pb_binconv_params_t *p
 {
     popbin_slice_kind(p, bits, x, 1);
 }
+#endif /* PB_MODEL_SLICES */
 #endif
 
 _Static_assert(PB_PATH_TABLE_C == PB_PATH_TABLE_ASM + 2 && PB_PATH_TABLE_SIMD == PB_PATH_TABLE_ASM + 1 &&
@@ -486,10 +494,12 @@ int pb_binconv3x3_popbin(const pb_binconv_params_t *p, const uint32_t *bits, pb_
         return PB_ERR_SHAPE;
 #if PB_KERNEL_FAST
 #if PB_MODEL_TABLES
+#if PB_MODEL_SLICES
     if (path == PB_PATH_SLICE_ASM || path == PB_PATH_SLICE_C) {
         popbin_slice(p, bits, x_hwc);
         return PB_OK;
     }
+#endif
     if (path >= PB_PATH_TABLE_ASM) {
         popbin_table(p, bits, x_hwc);
         return PB_OK;
@@ -514,10 +524,12 @@ int pb_binconv3x3_ternary(const pb_binconv_params_t *p, const uint32_t *bits, pb
         return PB_ERR_SHAPE;
 #if PB_KERNEL_FAST
 #if PB_MODEL_TABLES
+#if PB_MODEL_SLICES
     if (path == PB_PATH_SLICE_ASM || path == PB_PATH_SLICE_C) {
         ternary_slice(p, bits, x_hwc);
         return PB_OK;
     }
+#endif
     if (path >= PB_PATH_TABLE_ASM) {
         ternary_table(p, bits, x_hwc);
         return PB_OK;

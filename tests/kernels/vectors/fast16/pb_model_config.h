@@ -5,7 +5,9 @@
 /* Build fast16: the fast kernel, an int16 residual. */
 #define PB_RESIDUAL_BITS 16
 #define PB_KERNEL_FAST 1
-/* Some cases carry popcount tables (--kernel tables): the convs link their table path. */
+/* Some cases carry popcount tables (--kernel tables) and slice tables (--kernel slices): the convs link both
+ * paths. */
 #define PB_MODEL_TABLES 1
+#define PB_MODEL_SLICES 1
 
 #endif

@@ -121,23 +121,22 @@ def run_header(expected: Expected, split: Split) -> dict:
             "images_requested": len(split)}
 
 
-def move_aside(report: Path) -> Path | None:
+def move_aside(report: Path) -> list[tuple[Path, Path]]:
     """Renames an existing report and its rows to REPORT.N.json / REPORT.N.images.jsonl (the first free
-    N); returns the new summary path, or None when there was nothing to move."""
+    N); returns each (old, new) path it moved: none when there was nothing to move."""
     rows = images_path(report)
     if not report.exists() and not rows.exists():
-        return None
+        return []
     n = 1
     while True:
         target = report.with_suffix(f".{n}{report.suffix}")
         if not target.exists() and not images_path(target).exists():
             break
         n += 1
-    if rows.exists():
-        rows.rename(images_path(target))
-    if report.exists():
-        report.rename(target)
-    return target
+    moved = [(old, new) for old, new in ((rows, images_path(target)), (report, target)) if old.exists()]
+    for old, new in moved:
+        old.rename(new)
+    return moved
 
 
 def _read_rows(path: Path, header: dict, expected: Expected) -> dict[int, dict]:

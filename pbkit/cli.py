@@ -314,9 +314,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         urls = [stack.enter_context(Emulator(built.elf, board.name)).url for _ in range(args.instances)]
         print(f"      serial ports {' '.join(urls)}", flush=True)
         print(f"[4/4] stream {len(split)} CIFAR-10 test images over the serial links", flush=True)
-        moved = move_aside(Path(args.report))  # a demo always starts afresh, and destroys no earlier report
-        if moved:
-            print(f"      the previous {args.report} is now {moved}", flush=True)
+        # A demo always starts afresh, and destroys no earlier report.
+        for old, new in move_aside(Path(args.report)):
+            print(f"      the previous {old} is now {new}", flush=True)
         summary = _bench(urls, expected_from_ir(ir, split.images), split, Path(args.report), timeout=args.timeout)
     summary.update({"flash_bytes": built.flash_bytes, "ram_bytes": built.ram_bytes,
                     "checkpoint": checkpoint.name, "kernel": args.kernel.value})

@@ -304,12 +304,15 @@ def test_demo_moves_an_existing_report_aside(tmp_path):
     report = tmp_path / "report.json"
     report.write_text("old summary")
     images_path(report).write_text("old rows")
-    assert move_aside(report) == tmp_path / "report.1.json"
+    assert move_aside(report) == [(images_path(report), tmp_path / "report.1.images.jsonl"),
+                                  (report, tmp_path / "report.1.json")]
     assert (tmp_path / "report.1.json").read_text() == "old summary"
     assert (tmp_path / "report.1.images.jsonl").read_text() == "old rows"
     report.write_text("newer")
-    assert move_aside(report) == tmp_path / "report.2.json" and not report.exists()
-    assert move_aside(report) is None
+    assert move_aside(report) == [(report, tmp_path / "report.2.json")] and not report.exists()
+    assert move_aside(report) == []
+    images_path(report).write_text("rows of a run cut short")  # only the rows: only they are named as moved
+    assert move_aside(report) == [(images_path(report), tmp_path / "report.3.images.jsonl")]
 
 
 # ---- a board that breaks its contract is not believed -----------------------------------------

@@ -399,6 +399,12 @@ def _profile_emulated(board: Board, ir: IntegerModel, expected: Expected, checkp
         return result
 
 
+def _cost_text(figures: dict) -> str:
+    """One kernel's card figures on a `pbkit models` line."""
+    return (f"{figures['instructions_per_image']:>12,} instr/image  flash {figures['firmware_flash_bytes']:,} B  "
+            f"RAM {figures['firmware_ram_bytes']:,} B")
+
+
 def _cmd_models(args: argparse.Namespace) -> int:
     from pbkit.zoo import CARD_BOARD, DEMO_BUDGET_INSTRUCTIONS, default_model, shipped_models
 
@@ -413,15 +419,13 @@ def _cmd_models(args: argparse.Namespace) -> int:
     print(f"shipped models (integer model, 10,000 CIFAR-10 test images; cost on {CARD_BOARD}, fast kernel, "
           "QEMU instructions):")
     for r in rows:
-        cost = (f"{r['instructions_per_image']:>12,} instr/image  flash {r['firmware_flash_bytes']:,} B  "
-                f"RAM {r['firmware_ram_bytes']:,} B" if "instructions_per_image" in r else "cost not measured")
+        cost = _cost_text(r) if "instructions_per_image" in r else "cost not measured"
         trained = (f"{r['epochs']} epochs" if r["epochs"] == r["epochs_planned"]
                    else f"epoch {r['epochs']} of {r['epochs_planned']} (snapshot)")
         mark = "*" if r["default"] else " "
         print(f"  {mark} {r['name']:<32} top-1 {100 * r['test_top1']:.2f} %  {trained:<26} {cost}")
         for kernel, k in r.get("other_kernels", {}).items():
-            figures = (f"{k['instructions_per_image']:>12,} instr/image  flash {k['firmware_flash_bytes']:,} B  "
-                       f"RAM {k['firmware_ram_bytes']:,} B" if k.get("fits", True) else "does not fit")
+            figures = _cost_text(k) if k.get("fits", True) else "does not fit"
             print(f"    {'':<32} {'':<13}  {'--kernel ' + kernel:<26} {figures}")
     print(f"* the default (demo, profile): the most accurate within {DEMO_BUDGET_INSTRUCTIONS:,} instructions per "
           "image; any other: --checkpoint NAME")
